@@ -1,0 +1,71 @@
+/** flint's command line: one entry point, one file per command. */
+import { readFileSync } from 'node:fs';
+import { UsageError } from './args.js';
+import { processOutput } from './output.js';
+import type { Output } from './output.js';
+import { runValidate, validateHelp } from './validate.js';
+import { nearest } from '../config/checks/suggest.js';
+
+declare const FLINT_VERSION: string | undefined;
+export const version = typeof FLINT_VERSION === 'string' ? FLINT_VERSION : '0.0.0-dev';
+
+const mainHelp = `flint ${version}: first-boot provisioner
+
+Usage: flint COMMAND [OPTIONS]
+
+Commands:
+  validate FILE...   check configs (YAML or JSON) and show every problem with its line
+
+Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
+Options: --help, --version`;
+
+interface Command {
+  help: string;
+  run(argv: readonly string[], io: Output): number;
+}
+
+const commands: Record<string, Command> = {
+  validate: { help: validateHelp, run: (argv, io) => runValidate(argv, io, () => readFileSync(0, 'utf8')) },
+};
+
+export function main(argv: readonly string[], io: Output): number {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h') {
+    io.out(mainHelp);
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '--version' || first === '-V') {
+    io.out(version);
+    return 0;
+  }
+  try {
+    if (first === 'help') {
+      const topic = rest[0];
+      if (topic === undefined) {
+        io.out(mainHelp);
+        return 0;
+      }
+      const cmd = commands[topic];
+      if (!cmd) throw new UsageError(unknownCommand(topic));
+      io.out(cmd.help);
+      return 0;
+    }
+    const cmd = commands[first];
+    if (!cmd) throw new UsageError(unknownCommand(first));
+    return cmd.run(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`flint: ${e.message}\nRun "flint --help" for usage.`);
+      return 2;
+    }
+    // A bug, not bad input: say so plainly; the stack only with FLINT_DEBUG=1.
+    io.err(`flint: internal error: ${(e as Error).message}\nThis is a bug in flint; please report it${process.env.FLINT_DEBUG ? '' : ' (FLINT_DEBUG=1 shows the stack)'}.`);
+    if (process.env.FLINT_DEBUG) io.err(String((e as Error).stack));
+    return 3;
+  }
+}
+
+function unknownCommand(name: string): string {
+  const near = nearest(name, Object.keys(commands));
+  return `unknown command "${name}"${near !== undefined ? ` (did you mean "${near}"?)` : ''}`;
+}

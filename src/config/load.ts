@@ -1,0 +1,282 @@
+/**
+ * Load a YAML or JSON config and keep, for every value, where it came from, so each
+ * diagnostic can name file:line:col. JSON is read with the same YAML 1.2 parser (JSON
+ * is valid YAML flow syntax), which gives JSON the same positions and messages.
+ */
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
+import { formatPath, pointer } from './diagnostics.js';
+import type { Diagnostic, PathSeg } from './diagnostics.js';
+
+/** A place in the source text: offsets into it. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+export interface NodeInfo {
+  /** The key of this value in its parent map, where it has one. */
+  key?: Span;
+  value: Span;
+  /** Source text of a plain scalar, e.g. `0644`, so loaders of modes can see what was written. */
+  raw?: string;
+}
+
+export interface LoadedConfig {
+  file: string;
+  text: string;
+  /** Plain data; `null` map values are dropped (the format says null is the same as absent). */
+  value: unknown;
+  /** Positions by JSON pointer ("" is the document). */
+  nodes: Map<string, NodeInfo>;
+  /** Source ranges holding secrets, masked wherever source text is shown. */
+  secrets: Span[];
+  diagnostics: Diagnostic[];
+  /** Map offsets to 1-based line and column. */
+  position(offset: number): { line: number; column: number };
+}
+
+/** Keys whose scalar values are secrets wherever they appear. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'password_hash', 'psk', 'passwd', 'hashed_passwd', 'plain_text_passwd']);
+
+/** Keys, at any depth, whose plain-integer values are file modes and need their source text kept. */
+const RAW_KEYS: ReadonlySet<string> = new Set(['mode']);
+
+export function loadConfig(file: string, text: string): LoadedConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    // Merge keys and custom tags are YAML 1.1 features that would make a config mean
+    // something its reader does not see; the format is YAML 1.2 core.
+    version: '1.2',
+    schema: 'core',
+    strict: true,
+  });
+  const lineStarts = lineStartsOf(text);
+  const position = (offset: number) => toLineCol(lineStarts, offset);
+  const nodes = new Map<string, NodeInfo>();
+  const secrets: Span[] = [];
+  const diagnostics: Diagnostic[] = [];
+  const loaded: LoadedConfig = { file, text, value: undefined, nodes, secrets, diagnostics, position };
+
+  const add = (code: string, span: Span, message: string, path: readonly PathSeg[], hint?: string) => {
+    diagnostics.push(makeDiagnostic(loaded, { severity: 'error', code, message, hint, span, path }));
+  };
+
+  // JSON gets JSON's own rules and messages: the YAML parser would accept a trailing
+  // comma and explain a missing one in YAML terms.
+  const jsonError = /\.(json|ign)$/i.test(file) ? jsonSyntaxError(text) : undefined;
+  if (jsonError !== undefined) {
+    add('syntax', { start: jsonError.offset, end: jsonError.offset + 1 }, `JSON syntax: ${jsonError.message}`, [], 'check for a missing comma, quote or bracket at or just before this point');
+    loaded.value = null;
+    return loaded;
+  }
+  for (const err of doc.errors) {
+    const [start, end] = err.pos;
+    const { message, hint } = explainYamlError(err.code, err.message, file);
+    add(err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'syntax', { start, end: Math.max(end, start + 1) }, message, [], hint);
+  }
+  for (const w of doc.warnings) {
+    const [start, end] = w.pos;
+    diagnostics.push(
+      makeDiagnostic(loaded, { severity: 'warning', code: 'syntax', message: firstLine(w.message), span: { start, end }, path: [] }),
+    );
+  }
+
+  const walk = (node: unknown, path: PathSeg[], key: Span | undefined, parentKey: string | undefined): unknown => {
+    if (isAlias(node)) {
+      const target = node.resolve(doc as Document);
+      if (node.range) nodes.set(pointer(path), { key, value: rangeOf(node.range) });
+      return target === undefined ? null : walkInner(target, path, key, parentKey, false);
+    }
+    return walkInner(node, path, key, parentKey, true);
+  };
+
+  const walkInner = (node: unknown, path: PathSeg[], key: Span | undefined, parentKey: string | undefined, record: boolean): unknown => {
+    const n = node as YamlNode | null | undefined;
+    const span = n && n.range ? rangeOf(n.range) : { start: 0, end: 0 };
+    const info: NodeInfo = { key, value: span };
+    if (record) nodes.set(pointer(path), info);
+    if (isMap(n)) {
+      const out: Record<string, unknown> = {};
+      for (const item of n.items) {
+        if (!isPair(item)) continue;
+        const k = item.key as YamlNode | null;
+        const keySpan = k && k.range ? rangeOf(k.range) : span;
+        if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number' && typeof k.value !== 'boolean')) {
+          add('key-type', keySpan, 'a key must be a plain word, not a list or map', path);
+          continue;
+        }
+        const name = String(k.value);
+        const v = item.value as YamlNode | null;
+        if (v === null || (isScalar(v) && v.value === null)) {
+          // Record the key anyway: a later diagnostic about it still needs a position.
+          nodes.set(pointer([...path, name]), { key: keySpan, value: v && v.range ? rangeOf(v.range) : keySpan });
+          continue;
+        }
+        out[name] = walk(v, [...path, name], keySpan, name);
+      }
+      return out;
+    }
+    if (isSeq(n)) {
+      return n.items.map((item, i) => walk(item, [...path, i], undefined, parentKey));
+    }
+    if (isScalar(n)) {
+      const s = n as Scalar;
+      if (parentKey !== undefined && SECRET_KEYS.has(parentKey)) secrets.push(span);
+      if (parentKey !== undefined && RAW_KEYS.has(parentKey) && s.type === Scalar.PLAIN && typeof s.source === 'string') {
+        info.raw = s.source;
+      }
+      if (typeof s.value === 'string' && /PRIVATE KEY-----/.test(s.value)) secrets.push(span);
+      return s.value;
+    }
+    return null;
+  };
+
+  loaded.value = doc.contents === null ? null : walk(doc.contents, [], undefined, undefined);
+  return loaded;
+}
+
+/**
+ * Where and why JSON.parse refuses a text. Only V8's fixed phrases are kept: its other
+ * messages quote the text itself, which may hold a secret.
+ */
+function jsonSyntaxError(text: string): { offset: number; message: string } | undefined {
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const at = / in JSON at position (\d+)/.exec(msg);
+    if (at) return { offset: Number(at[1]), message: lowerFirst(msg.slice(0, at.index)) };
+    if (/Unexpected end of JSON input/.test(msg)) return { offset: Math.max(0, text.trimEnd().length - 1), message: 'the text ends before the JSON does (a missing } or ]?)' };
+    const tok = /^Unexpected token '(.)'/.exec(msg);
+    const offset = tok ? firstBadToken(text, tok[1]!) : 0;
+    return { offset, message: tok ? `unexpected character '${tok[1]}'` : 'not valid JSON' };
+  }
+}
+
+/** V8 names the unexpected character but not where it is: take its first occurrence outside strings. */
+function firstBadToken(text: string, ch: string): number {
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === ch) return i;
+  }
+  return 0;
+}
+
+/** Turn the parser's messages (which quote positions and internals) into plain advice. */
+function explainYamlError(code: string, message: string, file: string): { message: string; hint?: string } {
+  const json = /\.json$/i.test(file);
+  const first = firstLine(message).replace(/ at line \d+, column \d+:?$/, '');
+  switch (code) {
+    case 'DUPLICATE_KEY':
+      return { message: 'this key appears twice in the same map', hint: 'keep one of them; the format never merges repeated keys' };
+    case 'TAB_AS_INDENT':
+      return { message: 'a tab is used for indentation', hint: 'YAML indents with spaces only; replace the tab with spaces' };
+    case 'BAD_INDENT':
+    case 'MISSING_CHAR':
+    case 'UNEXPECTED_TOKEN':
+      return {
+        message: `${json ? 'JSON' : 'YAML'} syntax: ${lowerFirst(first)}`,
+        hint: json ? 'check for a missing comma, quote or bracket just before this point' : 'check the indentation and that every "key: value" has a space after the colon',
+      };
+    case 'BLOCK_AS_IMPLICIT_KEY':
+    case 'MULTILINE_IMPLICIT_KEY':
+      return { message: `YAML syntax: ${lowerFirst(first)}`, hint: 'a key and its colon must be on one line; is a colon or dash missing on the line above?' };
+    case 'BAD_SCALAR_START':
+      return { message: `YAML syntax: ${lowerFirst(first)}`, hint: 'quote a value that starts with a special character such as @, ` or %' };
+    default:
+      return { message: `${json ? 'JSON' : 'YAML'} syntax: ${lowerFirst(first)}` };
+  }
+}
+
+function lowerFirst(s: string): string {
+  return s.length > 0 ? s[0]!.toLowerCase() + s.slice(1) : s;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}
+
+function rangeOf(range: readonly [number, number, number]): Span {
+  return { start: range[0], end: range[1] };
+}
+
+function lineStartsOf(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+  return starts;
+}
+
+function toLineCol(starts: readonly number[], offset: number): { line: number; column: number } {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, column: offset - starts[lo]! + 1 };
+}
+
+export interface DiagnosticInput {
+  severity: 'error' | 'warning';
+  code: string;
+  message: string;
+  hint?: string | undefined;
+  span: Span;
+  path: readonly PathSeg[];
+}
+
+/** A diagnostic at a span of a loaded file, with its source line and secrets masked. */
+export function makeDiagnostic(cfg: LoadedConfig, d: DiagnosticInput): Diagnostic {
+  const start = Math.min(d.span.start, cfg.text.length);
+  const { line, column } = cfg.position(start);
+  const lineStart = start - (column - 1);
+  let lineEnd = cfg.text.indexOf('\n', lineStart);
+  if (lineEnd < 0) lineEnd = cfg.text.length;
+  const source = maskSecrets(cfg, lineStart, lineEnd).replace(/\r$/, '');
+  const spanEnd = Math.min(Math.max(d.span.end, start + 1), lineEnd);
+  const out: Diagnostic = {
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    file: cfg.file,
+    line,
+    column,
+    length: Math.max(1, spanEnd - start),
+    path: formatPath(d.path),
+    source,
+  };
+  if (d.hint !== undefined) out.hint = d.hint;
+  return out;
+}
+
+/**
+ * The text of one line with every secret on it replaced by asterisks. Besides the
+ * values the parser placed under secret keys, a line that merely looks like
+ * `password: ...` is masked too: a broken document may not have parsed that far.
+ */
+function maskSecrets(cfg: LoadedConfig, lineStart: number, lineEnd: number): string {
+  const chars = cfg.text.slice(lineStart, lineEnd).split('');
+  for (const s of cfg.secrets) {
+    const a = Math.max(s.start, lineStart);
+    const b = Math.min(s.end, lineEnd);
+    for (let i = a; i < b; i++) chars[i - lineStart] = '*';
+  }
+  let line = chars.join('');
+  line = line.replace(
+    /^(\s*(?:-\s+)?["']?(?:password|password_hash|psk|passwd|hashed_passwd|plain_text_passwd)["']?\s*:\s*)(\S.*)$/,
+    (_m, head: string, rest: string) => head + '*'.repeat(Math.min(rest.length, 8)),
+  );
+  if (/PRIVATE KEY/.test(line)) line = line.replace(/\S+/g, (w) => '*'.repeat(Math.min(w.length, 8)));
+  return line;
+}

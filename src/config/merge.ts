@@ -1,0 +1,118 @@
+/**
+ * `hosts:` overrides: the first matching entry is deep-merged over the top level. Maps
+ * merge key by key, lists of named things merge by name (files, directories and links by
+ * path), other lists are replaced. The merge remembers where each merged value came
+ * from, so a problem found in the merged config points at the line that caused it.
+ */
+import type { PathSeg } from './diagnostics.js';
+import { pointer } from './diagnostics.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The key that identifies an item of each mergeable list, by the list's key. */
+const LIST_KEYS: Readonly<Record<string, string>> = {
+  users: 'name',
+  groups: 'name',
+  connections: 'name',
+  units: 'name',
+  dropins: 'name',
+  containers: 'name',
+  scripts: 'name',
+  files: 'path',
+  directories: 'path',
+  links: 'path',
+};
+
+export interface Merged {
+  value: Obj;
+  /** Source path of each merged path, by JSON pointer of the merged path. */
+  origins: Map<string, PathSeg[]>;
+}
+
+/** Merge hosts[index] (without its match) over the top level (without hosts). */
+export function mergeHost(top: Obj, index: number): Merged {
+  const origins = new Map<string, PathSeg[]>();
+  const host = (Array.isArray(top.hosts) ? top.hosts[index] : undefined) as unknown;
+  const base: Obj = { ...top };
+  delete base.hosts;
+  const over: Obj = isObj(host) ? { ...host } : {};
+  delete over.match;
+  const value = merge(base, over, [], ['hosts', index], [], undefined, origins) as Obj;
+  return { value, origins };
+}
+
+function record(v: unknown, src: PathSeg[], dst: PathSeg[], origins: Map<string, PathSeg[]>): unknown {
+  origins.set(pointer(dst), src);
+  if (Array.isArray(v)) return v.map((x, i) => record(x, [...src, i], [...dst, i], origins));
+  if (isObj(v)) {
+    const out: Obj = {};
+    for (const [k, x] of Object.entries(v)) out[k] = record(x, [...src, k], [...dst, k], origins);
+    return out;
+  }
+  return v;
+}
+
+function merge(b: unknown, o: unknown, bp: PathSeg[], op: PathSeg[], mp: PathSeg[], key: string | undefined, origins: Map<string, PathSeg[]>): unknown {
+  if (o === undefined) return record(b, bp, mp, origins);
+  if (b === undefined) return record(o, op, mp, origins);
+  if (isObj(b) && isObj(o)) {
+    origins.set(pointer(mp), op);
+    const out: Obj = {};
+    for (const k of new Set([...Object.keys(b), ...Object.keys(o)])) {
+      out[k] = merge(b[k], o[k], [...bp, k], [...op, k], [...mp, k], k, origins);
+    }
+    return out;
+  }
+  const id = key !== undefined ? LIST_KEYS[key] : undefined;
+  if (id !== undefined && Array.isArray(b) && Array.isArray(o)) {
+    origins.set(pointer(mp), op);
+    const out: unknown[] = [];
+    const overByName = new Map<unknown, number>();
+    o.forEach((x, j) => {
+      if (isObj(x) && x[id] !== undefined) overByName.set(x[id], j);
+    });
+    const used = new Set<number>();
+    b.forEach((x, i) => {
+      const j = isObj(x) ? overByName.get(x[id]) : undefined;
+      if (j !== undefined) {
+        used.add(j);
+        out.push(merge(x, o[j], [...bp, i], [...op, j], [...mp, out.length], undefined, origins));
+      } else out.push(record(x, [...bp, i], [...mp, out.length], origins));
+    });
+    o.forEach((x, j) => {
+      if (!used.has(j)) out.push(record(x, [...op, j], [...mp, out.length], origins));
+    });
+    return out;
+  }
+  return record(o, op, mp, origins);
+}
+
+/** The source path of a merged path: the nearest recorded ancestor's origin, extended. */
+export function originOf(origins: Map<string, PathSeg[]>, path: readonly PathSeg[]): PathSeg[] {
+  for (let n = path.length; n >= 0; n--) {
+    const src = origins.get(pointer(path.slice(0, n)));
+    if (src !== undefined) return [...src, ...path.slice(n)];
+  }
+  return [...path];
+}
+
+/** The effective config for one machine: the first hosts entry whose match fits, merged in. */
+export function effectiveConfig(top: Obj, facts: { macs?: string[]; serial?: string; machineUuid?: string }): { value: Obj; host?: number } {
+  const hosts = Array.isArray(top.hosts) ? top.hosts : [];
+  const eq = (a: unknown, b: string | undefined) => typeof a === 'string' && b !== undefined && a.toLowerCase() === b.toLowerCase();
+  for (let i = 0; i < hosts.length; i++) {
+    const h = hosts[i];
+    if (!isObj(h) || !isObj(h.match)) continue;
+    const m = h.match;
+    const keys = Object.keys(m);
+    if (keys.length === 0) continue;
+    const fits = keys.every((k) =>
+      k === 'mac' ? (facts.macs ?? []).some((mac) => eq(m.mac, mac)) : k === 'serial' ? eq(m.serial, facts.serial) : k === 'machine_uuid' ? eq(m.machine_uuid, facts.machineUuid) : false,
+    );
+    if (fits) return { value: mergeHost(top, i).value, host: i };
+  }
+  const value: Obj = { ...top };
+  delete value.hosts;
+  return { value };
+}
