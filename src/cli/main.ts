@@ -69,3 +69,5 @@ function unknownCommand(name: string): string {
   const near = nearest(name, Object.keys(commands));
   return `unknown command "${name}"${near !== undefined ? ` (did you mean "${near}"?)` : ''}`;
 }
+
+export { processOutput };

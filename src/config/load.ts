@@ -7,6 +7,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Sc
 import type { Document, Node as YamlNode } from 'yaml';
 import { formatPath, pointer } from './diagnostics.js';
 import type { Diagnostic, PathSeg } from './diagnostics.js';
+import { nearest } from './checks/suggest.js';
 
 /** A place in the source text: offsets into it. */
 export interface Span {
@@ -38,6 +39,11 @@ export interface LoadedConfig {
 
 /** Keys whose scalar values are secrets wherever they appear. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'password_hash', 'psk', 'passwd', 'hashed_passwd', 'plain_text_passwd']);
+
+/** Secret keys, and keys that look like a misspelling of one: their values are masked too. */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || nearest(key, [...SECRET_KEYS], 3) !== undefined;
+}
 
 /** Keys, at any depth, whose plain-integer values are file modes and need their source text kept. */
 const RAW_KEYS: ReadonlySet<string> = new Set(['mode']);
@@ -125,7 +131,7 @@ export function loadConfig(file: string, text: string): LoadedConfig {
     }
     if (isScalar(n)) {
       const s = n as Scalar;
-      if (parentKey !== undefined && SECRET_KEYS.has(parentKey)) secrets.push(span);
+      if (parentKey !== undefined && isSecretKey(parentKey)) secrets.push(span);
       if (parentKey !== undefined && RAW_KEYS.has(parentKey) && s.type === Scalar.PLAIN && typeof s.source === 'string') {
         info.raw = s.source;
       }
@@ -175,7 +181,12 @@ function firstBadToken(text: string, ch: string): number {
 /** Turn the parser's messages (which quote positions and internals) into plain advice. */
 function explainYamlError(code: string, message: string, file: string): { message: string; hint?: string } {
   const json = /\.json$/i.test(file);
-  const first = firstLine(message).replace(/ at line \d+, column \d+:?$/, '');
+  // The parser quotes the offending source in some messages; that text may be a
+  // secret, and the caret already shows where it is.
+  const first = firstLine(message)
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .replace(/(?: in YAML stream)?:\s*["'].*$/, '')
+    .replace(/(extra characters):.*$/, '$1');
   switch (code) {
     case 'DUPLICATE_KEY':
       return { message: 'this key appears twice in the same map', hint: 'keep one of them; the format never merges repeated keys' };
@@ -243,7 +254,7 @@ export function makeDiagnostic(cfg: LoadedConfig, d: DiagnosticInput): Diagnosti
   const lineStart = start - (column - 1);
   let lineEnd = cfg.text.indexOf('\n', lineStart);
   if (lineEnd < 0) lineEnd = cfg.text.length;
-  const source = maskSecrets(cfg, lineStart, lineEnd).replace(/\r$/, '');
+  const source = maskSecrets(cfg, lineStart, lineEnd, d.code === 'syntax' || d.code === 'duplicate-key').replace(/\r$/, '');
   const spanEnd = Math.min(Math.max(d.span.end, start + 1), lineEnd);
   const out: Diagnostic = {
     severity: d.severity,
@@ -265,7 +276,7 @@ export function makeDiagnostic(cfg: LoadedConfig, d: DiagnosticInput): Diagnosti
  * values the parser placed under secret keys, a line that merely looks like
  * `password: ...` is masked too: a broken document may not have parsed that far.
  */
-function maskSecrets(cfg: LoadedConfig, lineStart: number, lineEnd: number): string {
+function maskSecrets(cfg: LoadedConfig, lineStart: number, lineEnd: number, paranoid: boolean): string {
   const chars = cfg.text.slice(lineStart, lineEnd).split('');
   for (const s of cfg.secrets) {
     const a = Math.max(s.start, lineStart);
@@ -273,10 +284,25 @@ function maskSecrets(cfg: LoadedConfig, lineStart: number, lineEnd: number): str
     for (let i = a; i < b; i++) chars[i - lineStart] = '*';
   }
   let line = chars.join('');
+  // A misspelt key ("pasword:") is not under a secret key, but its value still is one.
   line = line.replace(
-    /^(\s*(?:-\s+)?["']?(?:password|password_hash|psk|passwd|hashed_passwd|plain_text_passwd)["']?\s*:\s*)(\S.*)$/,
+    /((?:^|[^\w-])["']?[\w-]*(?:pass|assw|pwd|psk|secret|hash|token)[\w-]*["']?\s*:\s*)(\S.*)$/i,
     (_m, head: string, rest: string) => head + '*'.repeat(Math.min(rest.length, 8)),
   );
+  // A crypt hash that lost its key to a typo.
+  line = line.replace(/\$(?:1|2[aby]|5|6|7|y|gy|sha1|md5)\$[^\s"',}\]]*/g, '********');
   if (/PRIVATE KEY/.test(line)) line = line.replace(/\S+/g, (w) => '*'.repeat(Math.min(w.length, 8)));
+  // Where the text did not parse, the parser cannot say which value is a secret: hide
+  // anything that looks like key material (long, mixed case and digits).
+  // Where the text did not parse, the parser cannot say which value is a secret: show
+  // the structure (indentation, keys, punctuation) and hide every value, keeping
+  // lengths so the caret still points at the right column.
+  if (paranoid) {
+    const stars = (w: string) => '*'.repeat(w.length);
+    line = line
+      .replace(/"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?/g, (q) => q[0] + stars(q.slice(1, -1)) + (q.length > 1 ? q[q.length - 1] : ''))
+      .replace(/(:\s+)([^\s#"'[{][^#]*)$/, (_m, head: string, v: string) => head + stars(v))
+      .replace(/[A-Za-z0-9./+$=_-]{16,}/g, (w) => (/[a-z]/.test(w) && /[A-Z]/.test(w) && /[0-9]/.test(w) ? stars(w) : w));
+  }
   return line;
 }

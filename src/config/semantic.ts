@@ -182,9 +182,10 @@ function checkUsers(cfg: Obj, declaredGroups: Set<string>, r: Reporter): void {
         r.problem(at('ssh_authorized_keys', j), 'ssh-key', parsed.problem);
         continue;
       }
-      const prev = seenKeys.get(parsed.fingerprint);
+      const id = parsed.blob.toString('base64');
+      const prev = seenKeys.get(id);
       if (prev !== undefined) r.warn(at('ssh_authorized_keys', j), 'duplicate-key', `this key is already listed at ssh_authorized_keys[${prev}]`, 'remove the repeated line');
-      else seenKeys.set(parsed.fingerprint, j);
+      else seenKeys.set(id, j);
     }
     if (name === 'root' && u.sudo !== undefined && u.sudo !== 'none') r.warn(at('sudo'), 'root-sudo', 'root needs no sudo rule', 'remove sudo: from root', 'key');
     if (name === 'root' && u.home !== undefined && u.home !== '/root') r.warn(at('home'), 'root-home', 'root\'s home is /root on every Linux system; changing it breaks tools that expect it');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkMac, checkRouteTarget, formatAddress, inSubnet, parseAddress, parseCidr } from '../../src/config/checks/net.js';
+import { isIPv4 as netIsIPv4, isIPv6 as netIsIPv6 } from 'node:net';
+import { checkMac, checkRouteTarget, formatAddress, inSubnet, isIPv4, isIPv6, parseAddress, parseCidr } from '../../src/config/checks/net.js';
 import { isProblem } from '../../src/config/checks/problem.js';
 
 describe('parseAddress', () => {
@@ -171,5 +172,34 @@ describe('checkRouteTarget', () => {
     const p = checkRouteTarget(s);
     expect(p).not.toBeNull();
     expect(p?.severity).toBeUndefined();
+  });
+});
+
+describe('isIPv4 / isIPv6 agree with node:net (the oracle; flint avoids loading it at start-up)', () => {
+  const fixed = [
+    '1.2.3.4', '01.2.3.4', '256.1.1.1', '0.0.0.0', '1.2.3', '1.2.3.4.', '::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::',
+    '1:2:3:4:5:6:7:8:9', '::ffff:1.2.3.4', '1::2::3', 'fe80::1%eth0', ':1', '1:', '1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4',
+    '::1.2.3.4', 'g::1', '12345::', '::1.2.3', '1.2.3.4::', ':::', '', '1:2:3:4:5:6:7::8', 'fe80::%', '::ffff:01.2.3.4',
+  ];
+  // Seeded mutations of valid addresses: the grammar's corners show up quickly.
+  let seed = 42;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const alphabet = '0123456789abcdef:.%';
+  const random: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const base = fixed[rand(fixed.length)]!.split('');
+    for (let k = rand(3); k >= 0; k--) {
+      const at = rand(base.length + 1);
+      const op = rand(3);
+      if (op === 0) base.splice(at, 1);
+      else if (op === 1) base.splice(at, 0, alphabet[rand(alphabet.length)]!);
+      else base[at] = alphabet[rand(alphabet.length)]!;
+    }
+    random.push(base.join(''));
+  }
+  it('on fixed and random inputs', () => {
+    for (const s of [...fixed, ...random]) {
+      expect([s, isIPv4(s), isIPv6(s)]).toEqual([s, netIsIPv4(s), netIsIPv6(s)]);
+    }
   });
 });

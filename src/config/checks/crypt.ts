@@ -24,25 +24,18 @@ const DES = new RegExp(`^${B64}{13}$`);
 const MIN_ROUNDS = 1000;
 const MAX_ROUNDS = 999_999_999;
 
-/** Schemes that crypt(3) knows or once knew, by their id, for messages that name them. */
-const SCHEME_NAMES: ReadonlyMap<string, string> = new Map([
-  ['1', 'MD5-crypt'],
-  ['2', 'bcrypt'],
-  ['2a', 'bcrypt'],
-  ['2b', 'bcrypt'],
-  ['2x', 'bcrypt (the $2x$ variant for a long-fixed bug)'],
-  ['2y', 'bcrypt'],
-  ['3', 'NT hash'],
-  ['5', 'SHA-256 crypt'],
-  ['6', 'SHA-512 crypt'],
-  ['7', 'scrypt'],
-  ['y', 'yescrypt'],
-  ['gy', 'gost-yescrypt'],
-  ['md5', 'Sun MD5'],
-  ['sha1', 'SHA-1 crypt'],
-  ['argon2i', 'Argon2'],
-  ['argon2d', 'Argon2'],
-  ['argon2id', 'Argon2'],
+const LEGACY = 'it is a legacy scheme that current systems treat as weak or no longer verify';
+const NOT_EVERYWHERE = 'not every target\'s crypt(3) can verify it (glibc without libxcrypt cannot)';
+
+/** Schemes flint refuses, by their id, so messages can name them without quoting the value. */
+const REFUSED_SCHEMES: ReadonlyMap<string, { name: string; reason: string }> = new Map([
+  ['2', { name: 'original bcrypt', reason: LEGACY }],
+  ['2x', { name: 'the bcrypt variant for hashes made with a long-fixed bug', reason: LEGACY }],
+  ['3', { name: 'NT hash', reason: LEGACY }],
+  ['md5', { name: 'Sun MD5', reason: LEGACY }],
+  ['sha1', { name: 'SHA-1 crypt', reason: LEGACY }],
+  ['7', { name: 'scrypt', reason: NOT_EVERYWHERE }],
+  ['argon2', { name: 'Argon2', reason: 'Linux\'s crypt(3) (glibc and libxcrypt) cannot verify it' }],
 ]);
 
 /** A locked account: `!`/`*` alone, `!!` (shadow-utils' "never set"), or `!` before a hash. */
@@ -91,12 +84,12 @@ function checkModularHash(value: string): Problem | null {
   const id = /^\$([^$]*)\$/.exec(value)?.[1];
   if (id === '6') return checkShaCrypt(value, SHA512, 'SHA-512 crypt', 86);
   if (id === '5') return checkShaCrypt(value, SHA256, 'SHA-256 crypt', 43);
-  if (id === 'y' || id === 'gy') return YESCRYPT.test(value) ? null : malformed(SCHEME_NAMES.get(id) ?? 'yescrypt', 'it must be: the scheme id, parameters, salt and a 43-character hash, each between "$" signs, using only the characters ./0-9A-Za-z');
+  if (id === 'y' || id === 'gy') return YESCRYPT.test(value) ? null : malformed(id === 'y' ? 'yescrypt' : 'gost-yescrypt', 'expected the scheme id, parameters, a salt and a 43-character hash, separated by "$" and using only ./0-9A-Za-z');
   if (id === '2a' || id === '2b' || id === '2y') return checkBcrypt(value);
   if (id === '1') return weak('MD5-crypt', 'it is weak: a single GPU tests tens of millions of guesses per second');
-  const name = id === undefined ? undefined : SCHEME_NAMES.get(id) ?? (id.startsWith('argon2') ? 'Argon2' : undefined);
-  if (name !== undefined) {
-    return { message: `the hash uses ${name}, which flint does not accept: current Linux systems either cannot verify it or consider it weak`, hint: MAKE_HASH };
+  const refused = id === undefined ? undefined : REFUSED_SCHEMES.get(id.startsWith('argon2') ? 'argon2' : id);
+  if (refused !== undefined) {
+    return { message: `the hash uses ${refused.name}, which flint does not accept: ${refused.reason}`, hint: MAKE_HASH };
   }
   return { message: 'the hash names a crypt(3) scheme that flint does not know; supported are SHA-512 ($6$), SHA-256 ($5$), yescrypt ($y$), gost-yescrypt ($gy$) and bcrypt ($2b$, $2y$, $2a$)', hint: MAKE_HASH };
 }
@@ -104,7 +97,7 @@ function checkModularHash(value: string): Problem | null {
 function checkShaCrypt(value: string, shape: RegExp, name: string, hashLength: number): Problem | null {
   const m = shape.exec(value);
   if (m === null) {
-    return malformed(name, `it must be: the scheme id, optionally "rounds=N", a salt of 1 to 16 characters and a ${hashLength}-character hash, each between "$" signs, using only the characters ./0-9A-Za-z`);
+    return malformed(name, `expected the scheme id, optionally "rounds=N", a salt of 1 to 16 characters and a hash of ${hashLength} characters, separated by "$" and using only ./0-9A-Za-z`);
   }
   const rounds = m[1] === undefined ? undefined : Number(m[1]);
   if (rounds !== undefined && (rounds < MIN_ROUNDS || rounds > MAX_ROUNDS)) {
@@ -116,7 +109,7 @@ function checkShaCrypt(value: string, shape: RegExp, name: string, hashLength: n
 function checkBcrypt(value: string): Problem | null {
   const m = BCRYPT.exec(value);
   if (m === null) {
-    return malformed('bcrypt', 'it must be: the scheme id, a two-digit cost and 53 characters of salt and hash, each between "$" signs, using only the characters ./0-9A-Za-z');
+    return malformed('bcrypt', 'expected the scheme id, a two-digit cost and 53 characters of salt and hash, separated by "$" and using only ./0-9A-Za-z');
   }
   const cost = Number(m[1]);
   if (cost < 4 || cost > 31) return malformed('bcrypt', 'its cost must be between 04 and 31');

@@ -1,6 +1,6 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import type { Problem } from './problem.js';
 import { nearest } from './suggest.js';
+import { isIPv4, isIPv6 } from './net.js';
 
 // ---------------------------------------------------------------- hostname
 
@@ -168,6 +168,15 @@ function knownZones(): ReadonlySet<string> {
   return zoneNames;
 }
 
+/** The common case, a correct name, without building the whole set (start-up time). */
+function inTzData(s: string): boolean {
+  const slash = s.indexOf('/');
+  const names = TZDATA[slash < 0 ? '' : s.slice(0, slash)];
+  const name = slash < 0 ? s : s.slice(slash + 1);
+  if (names === undefined || name === '' || /\s/.test(name)) return false;
+  return ` ${names.replace(/\s+/g, ' ')} `.includes(` ${name} `);
+}
+
 function zoneByLowerCase(s: string): string | undefined {
   zonesByLowerCase ??= new Map([...knownZones()].map((n) => [n.toLowerCase(), n]));
   return zonesByLowerCase.get(s.toLowerCase());
@@ -185,6 +194,7 @@ function intlAccepts(s: string): boolean {
 /** An IANA time zone name, spelt exactly as the file under /usr/share/zoneinfo. */
 export function checkTimezone(s: string): Problem | null {
   if (s === '') return { message: 'the time zone is empty', hint: 'write a name such as Europe/Berlin or UTC' };
+  if (inTzData(s)) return null;
   const zones = knownZones();
   if (zones.has(s)) return null;
   const rightCase = zoneByLowerCase(s);
@@ -370,7 +380,8 @@ function checkImageName(ref: string, { name }: ImageParts): Problem | null {
     const fixed = ref.replace(path, path.toLowerCase());
     return { message: `"${ref}" has uppercase letters in its repository path, which image references may not`, hint: `write ${fixed}` };
   }
-  return { message: `"${bad}" in "${ref}" is not a valid image path part: only lowercase letters and digits, joined by single ".", "_" or "__", or by "-"`, hint: 'write a reference such as docker.io/library/nginx:1.27' };
+  const where = bad === name ? `"${ref}"` : `"${bad}" in "${ref}"`;
+  return { message: `${where} is not a valid image path part: only lowercase letters and digits, joined by single ".", "_" or "__", or by "-"`, hint: 'write a reference such as docker.io/library/nginx:1.27' };
 }
 
 function checkRegistry(domain: string): Problem | null {
@@ -444,7 +455,8 @@ function unitProblem(s: string, number: string, unit: string): Problem {
   const letter = unit[0]?.toUpperCase() ?? '';
   const binary = 'KMGT'.includes(letter) ? `${number}${letter}iB` : undefined;
   if (binary !== undefined && /^[kmgt]b$/i.test(unit)) {
-    return { message: `"${s}" uses a decimal unit (${letter}B means powers of 1000); flint uses binary units only, where 1${letter}iB is a power of 1024`, hint: `write ${binary}` };
+    const power = { K: '', M: '²', G: '³', T: '⁴' }[letter] ?? '';
+    return { message: `"${s}" uses a decimal unit (1${letter}B = 1000${power} bytes); flint uses binary units only (1${letter}iB = 1024${power} bytes)`, hint: `write ${binary}` };
   }
   if (binary !== undefined && /^[kmgt](ib?)?$/i.test(unit)) {
     return { message: `"${s}" has a unit in the wrong case; units are case-sensitive`, hint: `write ${binary}` };

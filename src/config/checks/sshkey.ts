@@ -1,9 +1,9 @@
 import { Buffer } from 'node:buffer';
-import { createHash, createPublicKey } from 'node:crypto';
+import { nodeCrypto } from '../../lazy-builtins.js';
 import type { Problem } from './problem.js';
 
 export type AuthorizedKey =
-  | { ok: true; type: string; bits: number; comment: string; fingerprint: string }
+  | { ok: true; type: string; bits: number; comment: string; fingerprint: string; blob: Buffer }
   | { ok: false; problem: Problem };
 
 /** OpenSSH refuses RSA moduli above this (OPENSSL_RSA_MAX_MODULUS_BITS). */
@@ -102,8 +102,18 @@ export function parseAuthorizedKey(line: string): AuthorizedKey {
   if (!Buffer.isBuffer(data)) return data;
   const parsed = parseBlob(type, data);
   if ('ok' in parsed) return parsed;
-  const fingerprint = `SHA256:${createHash('sha256').update(parsed.plainBlob).digest('base64').replace(/=+$/, '')}`;
-  return { ok: true, type, bits: parsed.bits, comment, fingerprint };
+  const plain = parsed.plainBlob;
+  return {
+    ok: true,
+    type,
+    bits: parsed.bits,
+    comment,
+    blob: plain,
+    // Computed on demand: validation compares blobs and need not load node:crypto.
+    get fingerprint() {
+      return `SHA256:${nodeCrypto().createHash('sha256').update(plain).digest('base64').replace(/=+$/, '')}`;
+    },
+  };
 }
 
 /** Whole files in other formats that people paste instead of a .pub line. */
@@ -282,7 +292,7 @@ function isOnCurve(curve: Curve, point: Buffer): boolean {
   const x = point.subarray(1, 1 + size).toString('base64url');
   const y = point.subarray(1 + size).toString('base64url');
   try {
-    createPublicKey({ key: { kty: 'EC', crv: curve.jwk, x, y }, format: 'jwk' });
+    nodeCrypto().createPublicKey({ key: { kty: 'EC', crv: curve.jwk, x, y }, format: 'jwk' });
     return true;
   } catch {
     return false;
