@@ -126,7 +126,7 @@ function report(resultsPath) {
   out.push('');
   if (flint) out.push(`"vs flint" = row median / median of \`${flint.command ?? flint.name}\`.`);
   const runs = [...new Set(rows.map((r) => r.runs))].join('/');
-  out.push(`Runs per command: ${runs}${meta ? `, after ${meta.warmup} warm-up run(s)` : ''}; process start-up included; hyperfine -N (no shell).`);
+  out.push(`Runs per command: ${runs}${meta ? `, after ${meta.warmup} warm-up run(s)` : ''}; process start-up included; no shell; ${meta?.interleaved === false ? "hyperfine -N" : "interleaved rounds (bench/interleave.mjs)"}.`);
   for (const s of meta?.skipped ?? []) out.push(`Skipped: ${s}.`);
   out.push('');
 

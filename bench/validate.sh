@@ -44,7 +44,7 @@ need() { # need BINARY PACKAGE
   command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package: $2)")
 }
 need node "Node.js 20+ (the project's runtime)"
-need hyperfine hyperfine
+[[ ${BENCH_TIMER:-interleave} == hyperfine ]] && need hyperfine hyperfine
 need ignition-validate ignition
 need cloud-init cloud-init
 if ((${#missing[@]})); then
@@ -118,9 +118,14 @@ BENCH_FLINT_CMD="$FLINT_CMD" BENCH_FLINT_CMD_DEFAULT="$FLINT_CMD_DEFAULT" \
   BENCH_SKIPPED="$(printf '%s\n' "${skipped[@]+"${skipped[@]}"}")" \
   node bench/report.mjs --write-meta "$META.tmp" "${meta_args[@]}"
 
-hf_args=(-N --warmup "$WARMUP" --runs "$RUNS" --export-json "$RESULTS.tmp")
+# Interleaved rounds (bench/interleave.mjs says why); BENCH_TIMER=hyperfine for hyperfine.
+hf_args=(--warmup "$WARMUP" --runs "$RUNS" --export-json "$RESULTS.tmp")
 for i in "${!cmds[@]}"; do hf_args+=(--command-name "${names[$i]}" "${cmds[$i]}"); done
-hyperfine "${hf_args[@]}"
+if [[ ${BENCH_TIMER:-interleave} == hyperfine ]]; then
+  hyperfine -N "${hf_args[@]}"
+else
+  node bench/interleave.mjs "${hf_args[@]}"
+fi
 
 mv "$RESULTS.tmp" "$RESULTS"
 mv "$META.tmp" "$META"

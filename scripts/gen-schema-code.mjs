@@ -13,7 +13,7 @@ const outDir = join(root, 'src/config/generated');
 mkdirSync(outDir, { recursive: true });
 
 const schema = JSON.parse(readFileSync(join(root, 'schemas/flint-v1.schema.json'), 'utf8'));
-const ajv = new Ajv2020.default({ allErrors: true, strict: true, allowUnionTypes: true, code: { source: true, esm: true, lines: false } });
+const ajv = new Ajv2020.default({ allErrors: true, strict: true, allowUnionTypes: true, inlineRefs: false, code: { source: true, esm: true, lines: false } });
 // Descriptions are for people and editors; the compiled validator does not need them.
 const stripped = JSON.parse(JSON.stringify(schema, (k, v) => (k === 'description' || k === 'title' ? undefined : v)));
 const validate = ajv.compile(stripped);

@@ -3,11 +3,11 @@
  * diagnostic can name file:line:col. JSON is read with the same YAML 1.2 parser (JSON
  * is valid YAML flow syntax), which gives JSON the same positions and messages.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import { formatPath, pointer } from './diagnostics.js';
 import type { Diagnostic, PathSeg } from './diagnostics.js';
-import { nearest } from './checks/suggest.js';
+import { editDistance } from './checks/suggest.js';
 
 /** A place in the source text: offsets into it. */
 export interface Span {
@@ -42,16 +42,21 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'password_h
 
 /** Secret keys, and keys that look like a misspelling of one: their values are masked too. */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || nearest(key, [...SECRET_KEYS], 3) !== undefined;
+  let v = secretKeyMemo.get(key);
+  if (v === undefined) {
+    // The regex catches most forms; the distance catches "pasword" and "pa..ssword".
+    v = SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || (Math.abs(key.length - 8) <= 3 && editDistance(key.toLowerCase(), 'password') <= 3);
+    secretKeyMemo.set(key, v);
+  }
+  return v;
 }
+const secretKeyMemo = new Map<string, boolean>();
 
 /** Keys, at any depth, whose plain-integer values are file modes and need their source text kept. */
 const RAW_KEYS: ReadonlySet<string> = new Set(['mode']);
 
 export function loadConfig(file: string, text: string): LoadedConfig {
-  const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
-    lineCounter,
     prettyErrors: false,
     uniqueKeys: true,
     // Merge keys and custom tags are YAML 1.1 features that would make a config mean

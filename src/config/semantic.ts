@@ -448,21 +448,23 @@ export function checkMode(at: PathSeg[], value: unknown, rawText: string | undef
     if (bits > 0o7777) r.error(at, 'mode', `mode ${text} is out of range: the highest mode is 07777`);
     return;
   }
+  const decimal = Number(text);
+  const decimalAsMode = /^\d+$/.test(text) && COMMON_MODES.has(decimal) ? `0${decimal.toString(8)}` : undefined;
   if (/^[0-7]{3,4}$/.test(text)) {
     const asOctal = `0${text.replace(/^0+(?=.{3})/, '')}`;
-    const asDecimal = Number(text) <= 0o7777 ? `0${Number(text).toString(8).padStart(3, '0')}` : undefined;
-    const hint = asDecimal !== undefined && asDecimal !== asOctal
-      ? `write ${asOctal} for rw-style octal, or ${asDecimal} if ${text} was meant as a decimal number (as Ignition writes modes)`
-      : `write ${asOctal}`;
+    const hint = decimalAsMode !== undefined ? `write ${decimalAsMode} (${text} is the decimal form of ${decimalAsMode}, as Ignition writes modes), or ${asOctal}` : `write ${asOctal}`;
     r.error(at, 'mode-decimal', `mode ${text} has no leading 0, so it is not octal`, hint);
     return;
   }
-  if (/^\d+$/.test(text) && Number(text) <= 0o7777) {
-    r.error(at, 'mode-decimal', `mode ${text} is a decimal number; modes are written in octal`, `write 0${Number(text).toString(8).padStart(3, '0')}`);
+  if (decimalAsMode !== undefined) {
+    r.error(at, 'mode-decimal', `mode ${text} is a decimal number; modes are written in octal`, `write ${decimalAsMode}`);
     return;
   }
   r.error(at, 'mode', `"${text}" is not a file mode`, `write an octal mode such as ${example}`);
 }
+
+/** Modes people use, by value: a decimal number that is one of these was meant as a mode. */
+const COMMON_MODES: ReadonlySet<number> = new Set([0o400, 0o440, 0o444, 0o500, 0o550, 0o555, 0o600, 0o640, 0o644, 0o660, 0o664, 0o666, 0o700, 0o710, 0o711, 0o750, 0o755, 0o770, 0o775, 0o777, 0o1777, 0o2755, 0o4755]);
 
 /** The permission bits of an octal mode as written (`0644`, `"0644"`, `0o644`); undefined if it is not one. */
 export function modeBits(text: string): number | undefined {

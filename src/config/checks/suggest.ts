@@ -3,24 +3,25 @@
  * swapped pair of letters ("hsotname") costs 1 like any other typo.
  */
 export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const cols = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, (_, i) =>
-    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  const at = (i: number, j: number): number => d[i]?.[j] ?? 0;
-  for (let i = 1; i < rows; i++) {
-    const row = d[i] as number[];
-    for (let j = 1; j < cols; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        best = Math.min(best, at(i - 2, j - 2) + 1);
+  // Three rolling rows instead of a matrix: this runs for every key of every config
+  // (secret-key detection), cold, at start-up.
+  let prev2 = new Int32Array(b.length + 1);
+  let prev = new Int32Array(b.length + 1);
+  let cur = new Int32Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      let best = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a.charCodeAt(i - 1) === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === b.charCodeAt(j - 1)) {
+        best = Math.min(best, prev2[j - 2]! + 1);
       }
-      row[j] = best;
+      cur[j] = best;
     }
+    [prev2, prev, cur] = [prev, cur, prev2];
   }
-  return at(a.length, b.length);
+  return prev[b.length]!;
 }
 
 /**
@@ -56,6 +57,8 @@ export function nearest(word: string, candidates: readonly string[], max?: numbe
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
+    // No edit script shorter than the length difference exists; most candidates stop here.
+    if (Math.abs(candidate.length - word.length) > limit + 2) continue;
     const distance = looseDistance(word, candidate);
     // On a tie, the candidate that shares the longer start wins: "nopassword" means
     // "nopasswd" more often than "password".

@@ -1,0 +1,109 @@
+/** The command line: exit codes, --json, help, and the bundled executable itself. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import type { Output } from '../../src/cli/output.js';
+
+function run(argv: string[]): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const io: Output = { out: (s) => (out += s + '\n'), err: (s) => (err += s + '\n'), color: false };
+  const code = main(argv, io);
+  return { code, out, err };
+}
+
+const root = new URL('../../', import.meta.url).pathname;
+const examples = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.yaml')).map((f) => join(root, 'examples', f));
+const tmp = mkdtempSync(join(tmpdir(), 'flint-cli-'));
+const bad = join(tmp, 'bad.yaml');
+writeFileSync(bad, 'version: 1\nusers:\n  - name: admin\n    sshAuthorizedKeys: []\nfiles:\n  - path: /etc/motd\n    mode: 644\n');
+const warn = join(tmp, 'warn.yaml');
+writeFileSync(warn, 'version: 1\nusers:\n  - name: a\n    password: "correct horse battery"\n');
+
+describe('flint validate', () => {
+  it('accepts every example (exit 0)', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+    const r = run(['validate', ...examples]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    for (const e of examples) expect(r.out).toContain(`${e}: valid`);
+  });
+
+  it('reports every problem of an invalid file with its position, and exits 1', () => {
+    const r = run(['validate', bad]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${bad}:4:5: error: unknown key "sshAuthorizedKeys" in users[0]`);
+    expect(r.err).toContain('hint: did you mean "ssh_authorized_keys"?');
+    expect(r.err).toContain(`${bad}:7:11: error: mode 644 has no leading 0`);
+    expect(r.err).toContain('  7 |     mode: 644\n    |           ^^^\n');
+    expect(r.out).toContain(`${bad}: invalid (2 errors)`);
+  });
+
+  it('prints JSON that parses, with line, column, path, severity and message', () => {
+    const r = run(['validate', '--json', bad, examples[0]!]);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.out) as { valid: boolean; files: Array<{ file: string; valid: boolean; diagnostics: Array<Record<string, unknown>> }> };
+    expect(doc.valid).toBe(false);
+    expect(doc.files[0]!.diagnostics[0]).toMatchObject({ line: 4, column: 5, path: 'users[0].sshAuthorizedKeys', severity: 'error', code: 'unknown-key' });
+    expect(doc.files[1]!.valid).toBe(true);
+    expect(r.err).toBe('');
+  });
+
+  it('allows warnings, unless --strict', () => {
+    const r = run(['validate', warn]);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('warning: a plain-text password is in this config');
+    expect(r.err).not.toContain('correct horse battery');
+    expect(run(['validate', '--strict', warn]).code).toBe(1);
+  });
+
+  it('exits 2 for a file it cannot read, and for usage errors', () => {
+    const missing = run(['validate', join(tmp, 'nope.yaml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('cannot read: no such file');
+    expect(run(['validate']).code).toBe(2);
+    const typo = run(['validate', '--strcit', bad]);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toContain('did you mean --strict?');
+    expect(run(['valdate', bad]).err).toContain('did you mean "validate"?');
+  });
+});
+
+describe('help and version', () => {
+  it('flint --help lists the commands', () => {
+    const r = run(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('validate FILE...');
+  });
+  it('flint help validate and flint validate --help print the same page', () => {
+    expect(run(['help', 'validate']).out).toBe(run(['validate', '--help']).out);
+    expect(run(['help', 'validate']).out).toContain('Exit status: 0 valid');
+  });
+  it('flint without a command prints usage and exits 2', () => {
+    expect(run([]).code).toBe(2);
+  });
+});
+
+describe('the bundled executable dist/flint.mjs', () => {
+  const bin = join(root, 'dist/flint.mjs');
+  it.runIf(existsSync(bin))('runs with node alone and agrees with the sources', () => {
+    const ok = spawnSync(process.execPath, [bin, 'validate', ...examples], { encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+    const badRun = spawnSync(process.execPath, [bin, 'validate', '--json', bad], { encoding: 'utf8' });
+    expect(badRun.status).toBe(1);
+    expect(JSON.parse(badRun.stdout).files[0].diagnostics).toHaveLength(2);
+    expect(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+  it.runIf(existsSync(bin))('works without its optional code cache', () => {
+    const copy = join(tmp, 'flint.mjs');
+    writeFileSync(copy, execFileSync('cat', [bin]));
+    const r = spawnSync(process.execPath, [copy, 'validate', examples[0]!], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+  });
+  it('exists: npm test builds it first', () => {
+    expect(existsSync(bin)).toBe(true);
+  });
+});
