@@ -6,7 +6,7 @@
 // string and compiles it as a vm.Script with V8's code cache from dist/flint.mjs.cache,
 // made here by one warm-up run over the examples. The cache is optional: without it,
 // or where V8 rejects it (another node version), the program is compiled as usual.
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 
@@ -29,6 +29,7 @@ const result = await build({
 });
 const program = `(function (exports, require, module, __flintModuleUrl) {${result.outputFiles[0].text}\n})`;
 
+mkdirSync('dist', { recursive: true });
 const writeExecutable = () => {
   writeFileSync(
     'dist/flint.mjs',
