@@ -84,6 +84,9 @@ else
   warn "no examples/*.yaml yet: the 'flint validate examples' row is skipped"
   skipped+=("flint validate examples/*.yaml: no files matched")
 fi
+for ex in "${examples[@]}"; do
+  add flint-example "flint validate ${ex#examples/}" "$FLINT_CMD validate $(quote "$ex")"
+done
 add flint-typical "flint validate typical.flint.yaml" \
   "$FLINT_CMD validate $(quote "$PEERS/typical.flint.yaml")"
 add ignition "ignition-validate typical.ign" \
