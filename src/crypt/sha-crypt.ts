@@ -1,5 +1,4 @@
-import * as nodeCrypto from 'node:crypto';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { nodeCrypto } from '../lazy-builtins.js';
 
 // SHA-crypt ($5$ and $6$) as specified by Ulrich Drepper ("Unix crypt using
 // SHA-256 and SHA-512") and implemented by glibc and libxcrypt crypt(3). It is
@@ -58,9 +57,18 @@ const ORDER_SHA512: readonly (readonly [number, number, number])[] = [
  * object and is about a quarter faster over 5000 rounds; older node 20 lacks it
  * (or its 'buffer' output), hence the probe.
  */
-const digestOnce: (algorithm: ShaCryptAlgorithm, data: Buffer) => Buffer = (() => {
-  const fallback = (algorithm: ShaCryptAlgorithm, data: Buffer): Buffer => createHash(algorithm).update(data).digest();
-  const oneShot = (nodeCrypto as Partial<typeof nodeCrypto>).hash;
+type Digest = (algorithm: ShaCryptAlgorithm, data: Buffer) => Buffer;
+let digestImpl: Digest | undefined;
+// Chosen on first use, not at load: loading node:crypto slows every flint start.
+function digestOnce(algorithm: ShaCryptAlgorithm, data: Buffer): Buffer {
+  digestImpl ??= pickDigest();
+  return digestImpl(algorithm, data);
+}
+
+function pickDigest(): Digest {
+  const crypto = nodeCrypto();
+  const fallback = (algorithm: ShaCryptAlgorithm, data: Buffer): Buffer => crypto.createHash(algorithm).update(data).digest();
+  const oneShot = (crypto as Partial<typeof crypto>).hash;
   if (typeof oneShot !== 'function') return fallback;
   try {
     const probe: unknown = oneShot('sha256', Buffer.alloc(0), 'buffer');
@@ -69,7 +77,7 @@ const digestOnce: (algorithm: ShaCryptAlgorithm, data: Buffer) => Buffer = (() =
     return fallback;
   }
   return (algorithm, data) => oneShot(algorithm, data, 'buffer');
-})();
+}
 
 /**
  * Clamps rounds the way crypt(3) does, so callers (and tests) can learn the
@@ -109,7 +117,7 @@ export function randomSalt(length = SALT_MAX_LENGTH): string {
     throw new RangeError(`salt length must be an integer from 0 to ${SALT_MAX_LENGTH}`);
   }
   let out = '';
-  for (const b of randomBytes(length)) out += ALPHABET[b & 0x3f];
+  for (const b of nodeCrypto().randomBytes(length)) out += ALPHABET[b & 0x3f];
   return out;
 }
 
@@ -143,7 +151,7 @@ export function verifyPassword(plain: string, hash: string): boolean {
   const computed = Buffer.from(shaCrypt(key, rounds === undefined ? { algorithm, salt } : { algorithm, salt, rounds }), 'latin1');
   const stored = Buffer.from(hash, 'latin1');
   // Lengths are public (they follow from the scheme); only the contents need a constant-time compare.
-  return computed.length === stored.length && timingSafeEqual(computed, stored);
+  return computed.length === stored.length && nodeCrypto().timingSafeEqual(computed, stored);
 }
 
 function checkSalt(salt: string): string {
@@ -156,18 +164,18 @@ function shaCryptDigest(algorithm: ShaCryptAlgorithm, p: Buffer, s: Buffer, roun
   const n = DIGEST_LENGTH[algorithm];
   const pl = p.length;
 
-  const b = createHash(algorithm).update(p).update(s).update(p).digest();
+  const b = nodeCrypto().createHash(algorithm).update(p).update(s).update(p).digest();
 
-  const ctxA = createHash(algorithm).update(p).update(s);
+  const ctxA = nodeCrypto().createHash(algorithm).update(p).update(s);
   for (let left = pl; left > 0; left -= n) ctxA.update(left >= n ? b : b.subarray(0, left));
   for (let bits = pl; bits > 0; bits >>>= 1) ctxA.update(bits & 1 ? b : p);
   let c: Buffer = ctxA.digest();
 
-  const ctxDp = createHash(algorithm);
+  const ctxDp = nodeCrypto().createHash(algorithm);
   for (let i = 0; i < pl; i++) ctxDp.update(p);
   const pSeq = repeatTo(ctxDp.digest(), pl);
 
-  const ctxDs = createHash(algorithm);
+  const ctxDs = nodeCrypto().createHash(algorithm);
   // A digest always has a first byte; the fallback only satisfies the index type.
   const dsCount = 16 + (c[0] ?? 0);
   for (let i = 0; i < dsCount; i++) ctxDs.update(s);

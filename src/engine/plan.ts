@@ -1,0 +1,177 @@
+/**
+ * Planning: run each step over the config and the current target, then compare every
+ * action with what the target already has. Only differences become planned actions;
+ * nothing is written here.
+ */
+import type { FlintConfig } from '../config/validate.js';
+import type { PathSeg } from '../config/diagnostics.js';
+import type { TargetRoot } from '../target/root.js';
+import { modeString } from './actions.js';
+import type { Action, PlannedAction } from './actions.js';
+
+export interface Ids {
+  users: Map<string, number>;
+  groups: Map<string, number>;
+}
+
+/** What steps share: the target, the config, and what earlier steps worked out. */
+export interface StepContext {
+  root: TargetRoot;
+  config: FlintConfig;
+  /** Folder of the config on its medium, for `file:` payloads. */
+  configDir: string;
+  /** Days since 1970-01-01, for /etc/shadow. */
+  today: number;
+  /** Users and groups of the target as they will be after the users step. */
+  ids: Ids;
+  /** Homes of the config's users after the users step, by user name. */
+  homes: Map<string, { home: string; uid: number; gid: number }>;
+}
+
+export interface Problem {
+  path: PathSeg[];
+  message: string;
+  hint?: string;
+}
+
+export interface StepOutput {
+  actions: Action[];
+  /** Problems found against the target (a shell that does not exist): nothing is applied. */
+  problems: Problem[];
+  warnings: string[];
+  /** Facts for the report, e.g. host key fingerprints. Never secrets. */
+  report?: Record<string, unknown>;
+}
+
+export interface Step {
+  name: string;
+  plan(ctx: StepContext): StepOutput;
+}
+
+export interface Plan {
+  planned: PlannedAction[];
+  /** Actions that are already true of the target. */
+  unchanged: Action[];
+  problems: Array<Problem & { step: string }>;
+  warnings: string[];
+  report: Record<string, unknown>;
+  /** Milliseconds each step took to plan. */
+  timings: Record<string, number>;
+}
+
+export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
+  const planned: PlannedAction[] = [];
+  const unchanged: Action[] = [];
+  const problems: Plan['problems'] = [];
+  const warnings: string[] = [];
+  const report: Record<string, unknown> = {};
+  const timings: Record<string, number> = {};
+  const claimed = new Map<string, string>();
+  const willExist = new Set<string>();
+  for (const step of steps) {
+    const t0 = performance.now();
+    const out = step.plan(ctx);
+    timings[step.name] = Math.round((performance.now() - t0) * 10) / 10;
+    problems.push(...out.problems.map((p) => ({ ...p, step: step.name })));
+    warnings.push(...out.warnings);
+    Object.assign(report, out.report ?? {});
+    for (const action of out.actions) {
+      const owner = claimed.get(action.path);
+      if (owner !== undefined) {
+        problems.push({ step: step.name, path: [], message: `${action.path} is written by both ${owner} and ${action.step}` });
+        continue;
+      }
+      claimed.set(action.path, `${action.step} (${action.why})`);
+      for (const parent of missingParents(ctx.root, action.path, willExist)) {
+        const dir: Action = { kind: 'dir', path: parent, mode: 0o755, uid: 0, gid: 0, step: action.step, why: `folder for ${action.path}` };
+        claimed.set(parent, `${action.step} (${dir.why})`);
+        planned.push({ action: dir, change: 'create', details: ['create folder root:root 0755'] });
+        willExist.add(parent);
+      }
+      const c = compare(ctx.root, action);
+      if (c === undefined) unchanged.push(action);
+      else planned.push(c);
+      willExist.add(action.path);
+    }
+  }
+  return { planned, unchanged, problems, warnings, report, timings };
+}
+
+/** Parents of `path` that neither exist in the target nor are created by an earlier action. */
+function missingParents(root: TargetRoot, path: string, willExist: Set<string>): string[] {
+  const out: string[] = [];
+  let p = path.slice(0, path.lastIndexOf('/'));
+  while (p !== '' && !willExist.has(p) && root.entry(p).type === 'missing') {
+    out.unshift(p);
+    p = p.slice(0, p.lastIndexOf('/'));
+  }
+  return out;
+}
+
+/** The difference between an action and the target, or undefined when there is none. */
+export function compare(root: TargetRoot, a: Action): PlannedAction | undefined {
+  const e = root.entry(a.path);
+  if (e.type === 'missing') return { action: a, change: 'create', details: [describeCreate(a)] };
+  const details: string[] = [];
+  let before: string | undefined;
+  switch (a.kind) {
+    case 'file': {
+      if (e.type !== 'file') {
+        details.push(`replace ${e.type} with a file`);
+        break;
+      }
+      const current = root.readFile(a.path) ?? Buffer.alloc(0);
+      if (!current.equals(a.data)) {
+        details.push(a.secret ? 'content (secret, not shown)' : 'content');
+        if (!a.secret && isText(current) && isText(a.data)) before = current.toString('utf8');
+      }
+      ownerModeDetails(details, e, a);
+      break;
+    }
+    case 'dir':
+      if (e.type !== 'dir') details.push(`replace ${e.type} with a folder`);
+      else ownerModeDetails(details, e, a);
+      break;
+    case 'symlink':
+      if (e.type !== 'symlink') details.push(`replace ${e.type} with a link`);
+      else {
+        if (e.target !== a.target) details.push(`link target ${e.target} -> ${a.target}`);
+        if (e.uid !== a.uid || e.gid !== a.gid) details.push(`owner ${e.uid}:${e.gid} -> ${a.uid}:${a.gid}`);
+      }
+      break;
+    case 'hardlink': {
+      const target = root.entry(a.target);
+      const same = e.type === 'file' && target.type === 'file' && sameInode(root, a.path, a.target);
+      if (!same) details.push(`hard link to ${a.target}`);
+      break;
+    }
+  }
+  if (details.length === 0) return undefined;
+  const out: PlannedAction = { action: a, change: 'change', details };
+  if (before !== undefined) out.before = before;
+  return out;
+}
+
+function ownerModeDetails(details: string[], e: { mode: number; uid: number; gid: number }, a: { mode: number; uid: number; gid: number }): void {
+  if (e.mode !== a.mode) details.push(`mode ${modeString(e.mode)} -> ${modeString(a.mode)}`);
+  if (e.uid !== a.uid || e.gid !== a.gid) details.push(`owner ${e.uid}:${e.gid} -> ${a.uid}:${a.gid}`);
+}
+
+function describeCreate(a: Action): string {
+  switch (a.kind) {
+    case 'file': return `create file ${a.uid}:${a.gid} ${modeString(a.mode)}, ${a.data.length} bytes`;
+    case 'dir': return `create folder ${a.uid}:${a.gid} ${modeString(a.mode)}`;
+    case 'symlink': return `create link -> ${a.target}`;
+    case 'hardlink': return `create hard link to ${a.target}`;
+  }
+}
+
+function isText(b: Buffer): boolean {
+  return b.length < 1 << 20 && !b.includes(0);
+}
+
+function sameInode(root: TargetRoot, a: string, b: string): boolean {
+  const sa = root.statIno(a);
+  const sb = root.statIno(b);
+  return sa !== undefined && sa === sb;
+}
