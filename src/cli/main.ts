@@ -4,6 +4,7 @@ import { UsageError } from './args.js';
 import { processOutput } from './output.js';
 import type { Output } from './output.js';
 import { runValidate, validateHelp } from './validate.js';
+import { applyHelp, planHelp, runPlanOrApply } from './apply.js';
 import { nearest } from '../config/checks/suggest.js';
 
 declare const FLINT_VERSION: string | undefined;
@@ -14,7 +15,9 @@ const mainHelp = `flint ${version}: first-boot provisioner
 Usage: flint COMMAND [OPTIONS]
 
 Commands:
-  validate FILE...   check configs (YAML or JSON) and show every problem with its line
+  validate FILE...         check configs (YAML or JSON) and show every problem with its line
+  plan --root DIR CONFIG   show what applying CONFIG to a target root would change
+  apply --root DIR CONFIG  apply CONFIG to a target root, all or nothing
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;
@@ -26,6 +29,8 @@ interface Command {
 
 const commands: Record<string, Command> = {
   validate: { help: validateHelp, run: (argv, io) => runValidate(argv, io, () => readFileSync(0, 'utf8')) },
+  plan: { help: planHelp, run: (argv, io) => runPlanOrApply(argv, io, false) },
+  apply: { help: applyHelp, run: (argv, io) => runPlanOrApply(argv, io, true) },
 };
 
 export function main(argv: readonly string[], io: Output): number {

@@ -18,7 +18,9 @@ export type Action =
   | (Base & { kind: 'file'; data: Buffer; mode: number; uid: number; gid: number; /** never shown in a diff */ secret?: boolean })
   | (Base & { kind: 'dir'; mode: number; uid: number; gid: number })
   | (Base & { kind: 'symlink'; target: string; uid: number; gid: number })
-  | (Base & { kind: 'hardlink'; target: string });
+  | (Base & { kind: 'hardlink'; target: string })
+  /** Nothing may be at the path (e.g. a host key the image shipped and no longer may). */
+  | (Base & { kind: 'absent' });
 
 export type ActionKind = Action['kind'];
 

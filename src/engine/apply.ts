@@ -64,6 +64,9 @@ function run(root: TargetRoot, p: PlannedAction): void {
     case 'hardlink':
       root.hardlink(a.path, a.target);
       break;
+    case 'absent':
+      root.remove(a.path);
+      break;
   }
 }
 

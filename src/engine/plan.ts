@@ -82,7 +82,7 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
         continue;
       }
       claimed.set(action.path, `${action.step} (${action.why})`);
-      for (const parent of missingParents(ctx.root, action.path, willExist)) {
+      for (const parent of action.kind === 'absent' ? [] : missingParents(ctx.root, action.path, willExist)) {
         const dir: Action = { kind: 'dir', path: parent, mode: 0o755, uid: 0, gid: 0, step: action.step, why: `folder for ${action.path}` };
         claimed.set(parent, `${action.step} (${dir.why})`);
         planned.push({ action: dir, change: 'create', details: ['create folder root:root 0755'] });
@@ -91,7 +91,7 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
       const c = compare(ctx.root, action);
       if (c === undefined) unchanged.push(action);
       else planned.push(c);
-      willExist.add(action.path);
+      if (action.kind !== 'absent') willExist.add(action.path);
     }
   }
   return { planned, unchanged, problems, warnings, report, timings };
@@ -111,6 +111,7 @@ function missingParents(root: TargetRoot, path: string, willExist: Set<string>):
 /** The difference between an action and the target, or undefined when there is none. */
 export function compare(root: TargetRoot, a: Action): PlannedAction | undefined {
   const e = root.entry(a.path);
+  if (a.kind === 'absent') return e.type === 'missing' ? undefined : { action: a, change: 'change', details: [`remove ${e.type}`] };
   if (e.type === 'missing') return { action: a, change: 'create', details: [describeCreate(a)] };
   const details: string[] = [];
   let before: string | undefined;
@@ -157,7 +158,7 @@ function ownerModeDetails(details: string[], e: { mode: number; uid: number; gid
   if (e.uid !== a.uid || e.gid !== a.gid) details.push(`owner ${e.uid}:${e.gid} -> ${a.uid}:${a.gid}`);
 }
 
-function describeCreate(a: Action): string {
+function describeCreate(a: Exclude<Action, { kind: 'absent' }>): string {
   switch (a.kind) {
     case 'file': return `create file ${a.uid}:${a.gid} ${modeString(a.mode)}, ${a.data.length} bytes`;
     case 'dir': return `create folder ${a.uid}:${a.gid} ${modeString(a.mode)}`;

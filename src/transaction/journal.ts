@@ -150,6 +150,12 @@ function restore(root: TargetRoot, dir: string): number {
     }
   }
   for (const p of priors.reverse()) restoreOne(root, dir, p);
+  // A crash between creating a temp file and renaming it leaves the temp file behind.
+  for (const parent of new Set(priors.map((p) => parentOf(p.path)))) {
+    for (const name of root.list(parent)) {
+      if (/^\.flint-[0-9a-f]{12}\.tmp$/.test(name)) root.remove(`${parent === '/' ? '' : parent}/${name}`);
+    }
+  }
   return priors.length;
 }
 

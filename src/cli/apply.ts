@@ -1,0 +1,150 @@
+/** `flint plan --root DIR CONFIG` and `flint apply --root DIR CONFIG`. */
+import { existsSync } from 'node:fs';
+import { countBySeverity, diagnosticToJson, formatDiagnostic } from '../config/diagnostics.js';
+import type { Diagnostic } from '../config/diagnostics.js';
+import { validateText, spanOf } from '../config/validate.js';
+import { makeDiagnostic } from '../config/load.js';
+import { readFileSync } from 'node:fs';
+import { modeString } from '../engine/actions.js';
+import type { PlannedAction } from '../engine/actions.js';
+import { unifiedDiff } from '../engine/diff.js';
+import { ApplyError } from '../engine/apply.js';
+import type { Plan } from '../engine/plan.js';
+import { provision } from '../engine/provision.js';
+import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
+import { REPORT_PATH } from '../engine/report.js';
+import { parseArgs, UsageError } from './args.js';
+import type { Output } from './output.js';
+
+const common = `Options:
+  --root DIR           the target root: a mounted image, /sysroot, any folder (required)
+  --mac MAC            for hosts: matching, a MAC address of the machine (repeatable as a comma list)
+  --serial SERIAL      for hosts: matching, the machine's serial number
+  --machine-uuid UUID  for hosts: matching, the machine's DMI product UUID
+  --json               print the result as JSON
+  -h, --help           show this help`;
+
+export const planHelp = `Usage: flint plan --root DIR [options] CONFIG
+
+Show what applying CONFIG to the target root would change, and write nothing:
+each path to create or change, with a diff for text files (secrets are never shown).
+
+${common}
+
+Exit status: 0 plan made (whether or not anything would change), 1 the config is
+invalid or does not fit the target, 2 usage error.`;
+
+export const applyHelp = `Usage: flint apply --root DIR [options] CONFIG
+
+Apply CONFIG to the target root, all or nothing: every path is journaled before it is
+written (under var/lib/flint/ in the target) and a failure restores all of them. An
+apply that was interrupted (a crash, a power cut) is rolled back by the next run before
+it does anything else. A second apply of the same config changes nothing. The result
+is written to ${REPORT_PATH} in the target.
+
+${common}
+
+Exit status: 0 applied (or nothing to do), 1 the config is invalid or does not fit the
+target, or applying failed and was rolled back, 2 usage error.`;
+
+export function runPlanOrApply(argv: readonly string[], io: Output, apply: boolean): number {
+  const args = parseArgs(argv, { booleans: ['json'], values: ['root', 'mac', 'serial', 'machine-uuid'] });
+  if (args.flags.has('help')) {
+    io.out(apply ? applyHelp : planHelp);
+    return 0;
+  }
+  const root = args.flags.get('root');
+  if (typeof root !== 'string') throw new UsageError(`flint ${apply ? 'apply' : 'plan'} needs --root DIR`);
+  if (args.positionals.length !== 1) throw new UsageError(`flint ${apply ? 'apply' : 'plan'} needs exactly one CONFIG`);
+  const configFile = args.positionals[0]!;
+  if (!existsSync(root)) throw new UsageError(`the target root ${root} does not exist`);
+  if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
+  const facts: MachineFacts = {};
+  const mac = args.flags.get('mac');
+  if (typeof mac === 'string') facts.macs = mac.split(',');
+  const serial = args.flags.get('serial');
+  if (typeof serial === 'string') facts.serial = serial;
+  const uuid = args.flags.get('machine-uuid');
+  if (typeof uuid === 'string') facts.machineUuid = uuid;
+  const json = args.flags.has('json');
+
+  let result: ProvisionResult;
+  try {
+    result = provision({
+      root,
+      configFile,
+      apply,
+      facts,
+      progress: json ? undefined : (done, total, p) => io.err(`  [${done}/${total}] ${p.change === 'create' ? 'created' : 'changed'} ${p.action.path}`),
+    });
+  } catch (e) {
+    if (e instanceof ApplyError) {
+      if (json) io.out(JSON.stringify({ ok: false, stage: 'apply', error: e.message, path: e.path }, null, 2));
+      else io.err(`flint: apply failed: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  if (result.recovered !== undefined && !json) io.err(`flint: an interrupted apply was found in the target and rolled back (${result.recovered} paths restored)`);
+  const diagnostics = result.ok || result.stage === 'validate' ? result.diagnostics : [...result.diagnostics, ...planProblems(configFile, result.plan)];
+  if (json) {
+    io.out(JSON.stringify(toJson(result, diagnostics), null, 2));
+    return result.ok ? 0 : 1;
+  }
+  for (const d of diagnostics) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+  if (!result.ok) {
+    const { errors } = countBySeverity(diagnostics);
+    io.out(`${configFile}: ${result.stage === 'validate' ? 'invalid' : 'does not fit the target'} (${errors} error${errors === 1 ? '' : 's'}); nothing was written`);
+    return 1;
+  }
+  printPlan(io, result.plan, apply);
+  if (apply) {
+    if (result.plan.planned.length === 0) io.out(`nothing to do: ${root} already matches ${configFile} (${result.plan.unchanged.length} paths checked)`);
+    else {
+      io.out(`applied ${result.plan.planned.length} change${result.plan.planned.length === 1 ? '' : 's'} to ${root}; report in ${REPORT_PATH}`);
+      const hostKeys = result.report?.host_keys as Array<{ type: string; bits: number; fingerprint: string }> | undefined;
+      for (const k of hostKeys ?? []) io.out(`  host key ${k.bits} ${k.fingerprint} (${k.type.toUpperCase()})`);
+    }
+  }
+  return 0;
+}
+
+/** Target-aware problems as diagnostics at the config lines they concern. */
+function planProblems(configFile: string, plan: Plan): Diagnostic[] {
+  const loaded = validateText(configFile, readFileSync(configFile, 'utf8')).loaded;
+  return plan.problems.map((p) => makeDiagnostic(loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(loaded, p.path, 'value'), path: p.path }));
+}
+
+function printPlan(io: Output, plan: Plan, apply: boolean): void {
+  const creates = plan.planned.filter((p) => p.change === 'create').length;
+  const changes = plan.planned.length - creates;
+  if (!apply) {
+    for (const p of plan.planned) printAction(io, p);
+    io.out(`${creates} to create, ${changes} to change, ${plan.unchanged.length} unchanged`);
+  }
+  for (const w of plan.warnings) io.err(`warning: ${w}`);
+}
+
+function printAction(io: Output, p: PlannedAction): void {
+  const a = p.action;
+  const mark = p.change === 'create' ? '+ create' : '~ change';
+  io.out(`${mark}  ${a.path}  (${a.step}: ${a.why})`);
+  for (const d of p.details) io.out(`      ${d}`);
+  if (a.kind === 'file' && p.before !== undefined && !a.secret) {
+    for (const line of unifiedDiff(a.path, p.before, a.data.toString('utf8'))) io.out(`      ${line}`);
+  }
+}
+
+function toJson(result: ProvisionResult, diagnostics: Diagnostic[]): Record<string, unknown> {
+  const base: Record<string, unknown> = { ok: result.ok, diagnostics: diagnostics.map(diagnosticToJson) };
+  if (result.recovered !== undefined) base.recovered = result.recovered;
+  if (!result.ok) return { ...base, stage: result.stage };
+  return {
+    ...base,
+    applied: result.applied,
+    changes: result.plan.planned.map((p) => ({ path: p.action.path, change: p.change, step: p.action.step, why: p.action.why, details: p.details, ...(p.action.kind === 'file' || p.action.kind === 'dir' ? { mode: modeString(p.action.mode) } : {}) })),
+    unchanged: result.plan.unchanged.length,
+    warnings: result.plan.warnings,
+    ...(result.report ? { report: result.report } : {}),
+  };
+}
