@@ -53,7 +53,9 @@ script.runInThisContext()(module.exports, createRequire(import.meta.url), module
 if (process.env.FLINT_WRITE_CODE_CACHE) {
   process.on('exit', () => createRequire(import.meta.url)('node:fs').writeFileSync(process.env.FLINT_WRITE_CODE_CACHE, script.createCachedData()));
 }
-process.exitCode = module.exports.main(process.argv.slice(2), module.exports.processOutput());
+const code = module.exports.main(process.argv.slice(2), module.exports.processOutput());
+if (typeof code === 'number') process.exitCode = code;
+else code.then((c) => { process.exitCode = c; });
 `,
   );
   chmodSync('dist/flint.mjs', 0o755);

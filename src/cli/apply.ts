@@ -47,7 +47,7 @@ ${common}
 Exit status: 0 applied (or nothing to do), 1 the config is invalid or does not fit the
 target, or applying failed and was rolled back, 2 usage error.`;
 
-export function runPlanOrApply(argv: readonly string[], io: Output, apply: boolean): number {
+export async function runPlanOrApply(argv: readonly string[], io: Output, apply: boolean): Promise<number> {
   const args = parseArgs(argv, { booleans: ['json'], values: ['root', 'mac', 'serial', 'machine-uuid'] });
   if (args.flags.has('help')) {
     io.out(apply ? applyHelp : planHelp);
@@ -70,7 +70,7 @@ export function runPlanOrApply(argv: readonly string[], io: Output, apply: boole
 
   let result: ProvisionResult;
   try {
-    result = provision({
+    result = await provision({
       root,
       configFile,
       apply,

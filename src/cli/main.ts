@@ -24,7 +24,8 @@ Options: --help, --version`;
 
 interface Command {
   help: string;
-  run(argv: readonly string[], io: Output): number;
+  /** validate is synchronous (start-up time); commands that fetch or write may be async. */
+  run(argv: readonly string[], io: Output): number | Promise<number>;
 }
 
 const commands: Record<string, Command> = {
@@ -33,7 +34,7 @@ const commands: Record<string, Command> = {
   apply: { help: applyHelp, run: (argv, io) => runPlanOrApply(argv, io, true) },
 };
 
-export function main(argv: readonly string[], io: Output): number {
+export function main(argv: readonly string[], io: Output): number | Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h') {
     io.out(mainHelp);
@@ -57,17 +58,22 @@ export function main(argv: readonly string[], io: Output): number {
     }
     const cmd = commands[first];
     if (!cmd) throw new UsageError(unknownCommand(first));
-    return cmd.run(rest, io);
+    const r = cmd.run(rest, io);
+    return typeof r === 'number' ? r : r.catch((e: unknown) => failure(e, io));
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`flint: ${e.message}\nRun "flint --help" for usage.`);
-      return 2;
-    }
-    // A bug, not bad input: say so plainly; the stack only with FLINT_DEBUG=1.
-    io.err(`flint: internal error: ${(e as Error).message}\nThis is a bug in flint; please report it${process.env.FLINT_DEBUG ? '' : ' (FLINT_DEBUG=1 shows the stack)'}.`);
-    if (process.env.FLINT_DEBUG) io.err(String((e as Error).stack));
-    return 3;
+    return failure(e, io);
   }
+}
+
+function failure(e: unknown, io: Output): number {
+  if (e instanceof UsageError) {
+    io.err(`flint: ${e.message}\nRun "flint --help" for usage.`);
+    return 2;
+  }
+  // A bug, not bad input: say so plainly; the stack only with FLINT_DEBUG=1.
+  io.err(`flint: internal error: ${(e as Error).message}\nThis is a bug in flint; please report it${process.env.FLINT_DEBUG ? '' : ' (FLINT_DEBUG=1 shows the stack)'}.`);
+  if (process.env.FLINT_DEBUG) io.err(String((e as Error).stack));
+  return 3;
 }
 
 function unknownCommand(name: string): string {

@@ -26,6 +26,8 @@ export interface StepContext {
   ids: Ids;
   /** Homes of the config's users after the users step, by user name. */
   homes: Map<string, { home: string; uid: number; gid: number }>;
+  /** Data of `file:` and `https:` sources, fetched and read before planning (planning is synchronous). */
+  payloads: Map<string, Buffer>;
 }
 
 export interface Problem {

@@ -44,7 +44,7 @@ export type ProvisionResult =
   | { ok: false; stage: 'plan'; plan: Plan; diagnostics: Diagnostic[]; recovered?: number }
   | { ok: true; plan: Plan; diagnostics: Diagnostic[]; applied: boolean; report?: Report; recovered?: number; host?: number };
 
-export function provision(req: ProvisionRequest): ProvisionResult {
+export async function provision(req: ProvisionRequest): Promise<ProvisionResult> {
   const root = new TargetRoot(req.root);
   // Before anything else: an earlier apply that died mid-way is undone.
   const recovered = req.apply ? Journal.recover(root) : undefined;
@@ -62,6 +62,7 @@ export function provision(req: ProvisionRequest): ProvisionResult {
     today: Math.floor(Date.now() / 86_400_000),
     ids: { users: new Map(), groups: new Map() },
     homes: new Map(),
+    payloads: new Map(),
   };
   const plan = planSteps(ctx, STEPS);
   if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, ...extra };

@@ -172,16 +172,16 @@ describe.skipIf(!support.ok)('all or nothing on a Debian root', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('leaves the root identical after a failure injected at every action', () => {
+  it('leaves the root identical after a failure injected at every action', async () => {
     const before = snapshot(dir);
-    const plan = provision({ root: dir, configFile: cfg, apply: false });
+    const plan = await provision({ root: dir, configFile: cfg, apply: false });
     expect(plan.ok).toBe(true);
     const n = plan.ok ? plan.plan.planned.length : 0;
     expect(n).toBeGreaterThan(10);
     for (let k = 1; k <= n; k++) {
       process.env.FLINT_TEST_FAIL_AT = String(k);
       try {
-        expect(() => provision({ root: dir, configFile: cfg, apply: true })).toThrow(/injected failure/);
+        await expect(provision({ root: dir, configFile: cfg, apply: true })).rejects.toThrow(/injected failure/);
       } finally {
         delete process.env.FLINT_TEST_FAIL_AT;
       }

@@ -12,6 +12,8 @@ function run(argv: string[]): { code: number; out: string; err: string } {
   let err = '';
   const io: Output = { out: (s) => (out += s + '\n'), err: (s) => (err += s + '\n'), color: false };
   const code = main(argv, io);
+  // validate, help and usage errors answer synchronously: that keeps start-up short.
+  if (typeof code !== 'number') throw new Error(`flint ${argv.join(' ')} did not answer synchronously`);
   return { code, out, err };
 }
 
