@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { countBySeverity, diagnosticToJson, formatDiagnostic } from '../config/diagnostics.js';
 import type { Diagnostic } from '../config/diagnostics.js';
-import { validateText, spanOf } from '../config/validate.js';
+import { spanOf } from '../config/validate.js';
 import { makeDiagnostic } from '../config/load.js';
-import { readFileSync } from 'node:fs';
+import type { LoadedConfig } from '../config/load.js';
 import { modeString } from '../engine/actions.js';
 import type { PlannedAction } from '../engine/actions.js';
 import { unifiedDiff } from '../engine/diff.js';
@@ -86,7 +86,7 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
     throw e;
   }
   if (result.recovered !== undefined && !json) io.err(`flint: an interrupted apply was found in the target and rolled back (${result.recovered} paths restored)`);
-  const diagnostics = result.ok || result.stage === 'validate' ? result.diagnostics : [...result.diagnostics, ...planProblems(configFile, result.plan)];
+  const diagnostics = result.ok || result.stage === 'validate' ? result.diagnostics : [...result.diagnostics, ...planProblems(result.loaded, result.plan)];
   if (json) {
     io.out(JSON.stringify(toJson(result, diagnostics), null, 2));
     return result.ok ? 0 : 1;
@@ -110,8 +110,7 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
 }
 
 /** Target-aware problems as diagnostics at the config lines they concern. */
-function planProblems(configFile: string, plan: Plan): Diagnostic[] {
-  const loaded = validateText(configFile, readFileSync(configFile, 'utf8')).loaded;
+function planProblems(loaded: LoadedConfig, plan: Plan): Diagnostic[] {
   return plan.problems.map((p) => makeDiagnostic(loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(loaded, p.path, 'value'), path: p.path }));
 }
 

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { validateText } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
 import type { Diagnostic } from '../config/diagnostics.js';
+import type { LoadedConfig } from '../config/load.js';
 import { effectiveConfig } from '../config/merge.js';
 import { nodeCrypto } from '../lazy-builtins.js';
 import { TargetRoot } from '../target/root.js';
@@ -41,7 +42,7 @@ export interface ProvisionRequest {
 
 export type ProvisionResult =
   | { ok: false; stage: 'validate'; diagnostics: Diagnostic[]; recovered?: number }
-  | { ok: false; stage: 'plan'; plan: Plan; diagnostics: Diagnostic[]; recovered?: number }
+  | { ok: false; stage: 'plan'; plan: Plan; diagnostics: Diagnostic[]; loaded: LoadedConfig; recovered?: number }
   | { ok: true; plan: Plan; diagnostics: Diagnostic[]; applied: boolean; report?: Report; recovered?: number; host?: number };
 
 export async function provision(req: ProvisionRequest): Promise<ProvisionResult> {
@@ -65,7 +66,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
     payloads: new Map(),
   };
   const plan = planSteps(ctx, STEPS);
-  if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, ...extra };
+  if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, loaded: validation.loaded, ...extra };
   const hostExtra = host !== undefined ? { host } : {};
   if (!req.apply) return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, ...extra, ...hostExtra };
   const t0 = performance.now();

@@ -189,6 +189,14 @@ describe.skipIf(!support.ok)('all or nothing on a Debian root', () => {
     }
   });
 
+  it('says on the command line that a failed apply was rolled back, and exits 1', () => {
+    const before = snapshot(dir);
+    const r = spawnSync(process.execPath, [BIN, 'apply', '--root', dir, cfg], { encoding: 'utf8', env: { ...process.env, FLINT_TEST_FAIL_AT: '3' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/apply failed: injected failure at action 3 .*every change was rolled back/);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
   it('recovers from SIGKILL at random points (20 trials), and no journal holds a secret', async () => {
     const before = snapshot(dir);
     let seed = 7;
