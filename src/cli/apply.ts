@@ -1,5 +1,5 @@
 /** `flint plan --root DIR CONFIG` and `flint apply --root DIR CONFIG`. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { countBySeverity, diagnosticToJson, formatDiagnostic } from '../config/diagnostics.js';
 import type { Diagnostic } from '../config/diagnostics.js';
 import { spanOf } from '../config/validate.js';
@@ -21,6 +21,7 @@ const common = `Options:
   --mac MAC            for hosts: matching, a MAC address of the machine (repeatable as a comma list)
   --serial SERIAL      for hosts: matching, the machine's serial number
   --machine-uuid UUID  for hosts: matching, the machine's DMI product UUID
+  --ca FILE            also trust this CA certificate (PEM) for https sources
   --json               print the result as JSON
   -h, --help           show this help`;
 
@@ -48,7 +49,7 @@ Exit status: 0 applied (or nothing to do), 1 the config is invalid or does not f
 target, or applying failed and was rolled back, 2 usage error.`;
 
 export async function runPlanOrApply(argv: readonly string[], io: Output, apply: boolean): Promise<number> {
-  const args = parseArgs(argv, { booleans: ['json'], values: ['root', 'mac', 'serial', 'machine-uuid'] });
+  const args = parseArgs(argv, { booleans: ['json'], values: ['root', 'mac', 'serial', 'machine-uuid', 'ca'] });
   if (args.flags.has('help')) {
     io.out(apply ? applyHelp : planHelp);
     return 0;
@@ -67,6 +68,15 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
   const uuid = args.flags.get('machine-uuid');
   if (typeof uuid === 'string') facts.machineUuid = uuid;
   const json = args.flags.has('json');
+  const caFile = args.flags.get('ca');
+  let ca: Buffer | undefined;
+  if (typeof caFile === 'string') {
+    try {
+      ca = readFileSync(caFile);
+    } catch {
+      throw new UsageError(`--ca ${caFile}: cannot read it`);
+    }
+  }
 
   let result: ProvisionResult;
   try {
@@ -75,6 +85,7 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
       configFile,
       apply,
       facts,
+      ...(ca !== undefined ? { ca } : {}),
       progress: json ? undefined : (done, total, p) => io.err(`  [${done}/${total}] ${p.change === 'create' ? 'created' : 'changed'} ${p.action.path}`),
     });
   } catch (e) {

@@ -68,8 +68,11 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
   const warnings: string[] = [];
   const report: Record<string, unknown> = {};
   const timings: Record<string, number> = {};
-  const claimed = new Map<string, string>();
+  const claimed = new Map<string, Action>();
   const willExist = new Set<string>();
+  // A hard link to a file this apply rewrites must be made again: the rewrite puts a
+  // new inode in place, and the old link would keep the old content.
+  const rewritten = new Set<string>();
   for (const step of steps) {
     const t0 = performance.now();
     const out = step.plan(ctx);
@@ -78,25 +81,36 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
     warnings.push(...out.warnings);
     Object.assign(report, out.report ?? {});
     for (const action of out.actions) {
-      const owner = claimed.get(action.path);
-      if (owner !== undefined) {
-        problems.push({ step: step.name, path: [], message: `${action.path} is written by both ${owner} and ${action.step}` });
+      const earlier = claimed.get(action.path);
+      if (earlier !== undefined) {
+        // Two steps may both want the same folder (a home's ~/.ssh): fine when they agree.
+        if (sameDir(earlier, action)) continue;
+        problems.push({ step: step.name, path: [], message: `${action.path} is written by both ${earlier.step} (${earlier.why}) and ${action.step} (${action.why})` });
         continue;
       }
-      claimed.set(action.path, `${action.step} (${action.why})`);
+      claimed.set(action.path, action);
       for (const parent of action.kind === 'absent' ? [] : missingParents(ctx.root, action.path, willExist)) {
         const dir: Action = { kind: 'dir', path: parent, mode: 0o755, uid: 0, gid: 0, step: action.step, why: `folder for ${action.path}` };
-        claimed.set(parent, `${action.step} (${dir.why})`);
+        claimed.set(parent, dir);
         planned.push({ action: dir, change: 'create', details: ['create folder root:root 0755'] });
         willExist.add(parent);
       }
       const c = compare(ctx.root, action);
-      if (c === undefined) unchanged.push(action);
-      else planned.push(c);
+      if (c === undefined && action.kind === 'hardlink' && rewritten.has(action.target)) {
+        planned.push({ action, change: 'change', details: [`link again to ${action.target}, which this apply rewrites`] });
+      } else if (c === undefined) unchanged.push(action);
+      else {
+        planned.push(c);
+        if (action.kind === 'file') rewritten.add(action.path);
+      }
       if (action.kind !== 'absent') willExist.add(action.path);
     }
   }
   return { planned, unchanged, problems, warnings, report, timings };
+}
+
+function sameDir(a: Action, b: Action): boolean {
+  return a.kind === 'dir' && b.kind === 'dir' && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 }
 
 /** Parents of `path` that neither exist in the target nor are created by an earlier action. */

@@ -22,9 +22,16 @@ import { writeReport } from './report.js';
 import type { Report } from './report.js';
 import { usersStep } from '../steps/users.js';
 import { sshStep } from '../steps/ssh-step.js';
+import { filesStep } from '../steps/files.js';
+import { systemStep } from '../steps/system.js';
+import { kernelArgsStep } from '../steps/kernel-args.js';
+import { resolveSources } from '../steps/sources.js';
 
-/** The steps, in the order the design fixes (users before files, so owners by name work). */
-export const STEPS: readonly Step[] = [usersStep, sshStep];
+/**
+ * The steps, in the order the design fixes: users before files, so owners by name work;
+ * ssh before files, so a file under ~/.ssh meets the folder the ssh step made.
+ */
+export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, kernelArgsStep];
 
 export interface MachineFacts {
   macs?: string[];
@@ -38,6 +45,8 @@ export interface ProvisionRequest {
   apply: boolean;
   facts?: MachineFacts;
   progress?: ApplyProgress;
+  /** Extra CA certificates (PEM) trusted for https sources. */
+  ca?: string | Buffer;
 }
 
 export type ProvisionResult =
@@ -65,7 +74,15 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
     homes: new Map(),
     payloads: new Map(),
   };
+  // Resolve: fetch https sources and read file: payloads before planning, which is
+  // synchronous; a wrong hash is found here, before anything is written.
+  const sources = await resolveSources(config, ctx.configDir, req.ca !== undefined ? { ca: req.ca } : {});
+  ctx.payloads = sources.payloads;
   const plan = planSteps(ctx, STEPS);
+  if (sources.problems.length > 0) {
+    const failed = new Set(sources.problems.map((p) => JSON.stringify(p.path)));
+    plan.problems = [...sources.problems.map((p) => ({ ...p, step: 'sources' })), ...plan.problems.filter((p) => !failed.has(JSON.stringify(p.path)))];
+  }
   if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, loaded: validation.loaded, ...extra };
   const hostExtra = host !== undefined ? { host } : {};
   if (!req.apply) return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, ...extra, ...hostExtra };
