@@ -25,13 +25,14 @@ import { sshStep } from '../steps/ssh-step.js';
 import { filesStep } from '../steps/files.js';
 import { systemStep } from '../steps/system.js';
 import { kernelArgsStep } from '../steps/kernel-args.js';
+import { systemdStep } from '../steps/systemd.js';
 import { resolveSources } from '../steps/sources.js';
 
 /**
  * The steps, in the order the design fixes: users before files, so owners by name work;
  * ssh before files, so a file under ~/.ssh meets the folder the ssh step made.
  */
-export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, kernelArgsStep];
+export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, systemdStep, kernelArgsStep];
 
 export interface MachineFacts {
   macs?: string[];
