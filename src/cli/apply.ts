@@ -122,7 +122,7 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
 
 /** Target-aware problems as diagnostics at the config lines they concern. */
 function planProblems(loaded: LoadedConfig, plan: Plan): Diagnostic[] {
-  return plan.problems.map((p) => makeDiagnostic(loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(loaded, p.path, 'value'), path: p.path }));
+  return plan.problems.map((p) => makeDiagnostic(loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(loaded, p.path, p.path.length === 1 ? 'key' : 'value'), path: p.path }));
 }
 
 function printPlan(io: Output, plan: Plan, apply: boolean): void {

@@ -83,8 +83,7 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
     for (const action of out.actions) {
       const earlier = claimed.get(action.path);
       if (earlier !== undefined) {
-        // Two steps may both want the same folder (a home's ~/.ssh): fine when they agree.
-        if (sameDir(earlier, action)) continue;
+        if (sameClaim(earlier, action)) continue;
         problems.push({ step: step.name, path: [], message: `${action.path} is written by both ${earlier.step} (${earlier.why}) and ${action.step} (${action.why})` });
         continue;
       }
@@ -109,8 +108,11 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
   return { planned, unchanged, problems, warnings, report, timings };
 }
 
-function sameDir(a: Action, b: Action): boolean {
-  return a.kind === 'dir' && b.kind === 'dir' && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+/** Two steps may want the same folder or link (a home's ~/.ssh, an enablement link): fine when they agree. */
+function sameClaim(a: Action, b: Action): boolean {
+  if (a.kind === 'dir' && b.kind === 'dir') return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+  if (a.kind === 'symlink' && b.kind === 'symlink') return a.target === b.target && a.uid === b.uid && a.gid === b.gid;
+  return false;
 }
 
 /** Parents of `path` that neither exist in the target nor are created by an earlier action. */

@@ -26,13 +26,17 @@ import { filesStep } from '../steps/files.js';
 import { systemStep } from '../steps/system.js';
 import { kernelArgsStep } from '../steps/kernel-args.js';
 import { systemdStep } from '../steps/systemd.js';
+import { networkStep } from '../steps/network.js';
 import { resolveSources } from '../steps/sources.js';
 
 /**
  * The steps, in the order the design fixes: users before files, so owners by name work;
  * ssh before files, so a file under ~/.ssh meets the folder the ssh step made.
  */
-export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, systemdStep, kernelArgsStep];
+/** Sections of the format that no step applies yet. */
+const NOT_YET_APPLIED = ['storage', 'containers', 'scripts'] as const;
+
+export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, systemdStep, networkStep, kernelArgsStep];
 
 export interface MachineFacts {
   macs?: string[];
@@ -80,6 +84,14 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   const sources = await resolveSources(config, ctx.configDir, req.ca !== undefined ? { ca: req.ca } : {});
   ctx.payloads = sources.payloads;
   const plan = planSteps(ctx, STEPS);
+  // A section this flint cannot apply yet is refused, not skipped: a machine that
+  // boots without the network or storage its config asked for is worse than one that
+  // does not boot configured at all.
+  for (const section of NOT_YET_APPLIED) {
+    if ((config as unknown as Record<string, unknown>)[section] !== undefined) {
+      plan.problems.push({ step: 'engine', path: [section], message: `this version of flint cannot apply ${section}: yet`, hint: `remove the ${section}: section, or use a flint that supports it (see the README's status table)` });
+    }
+  }
   if (sources.problems.length > 0) {
     const failed = new Set(sources.problems.map((p) => JSON.stringify(p.path)));
     plan.problems = [...sources.problems.map((p) => ({ ...p, step: 'sources' })), ...plan.problems.filter((p) => !failed.has(JSON.stringify(p.path)))];

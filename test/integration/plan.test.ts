@@ -68,4 +68,14 @@ describe.skipIf(!support.ok)(`flint plan${support.ok ? '' : ` (SKIPPED: ${suppor
     expect(r.stdout).toContain('nothing was written');
     expect(digestTree(dir)).toBe(before);
   });
+
+  it('refuses a section it cannot apply yet instead of skipping it', () => {
+    const cfg = join(work, 'storage.yaml');
+    writeFileSync(cfg, 'version: 1\nhostname: box\nstorage:\n  grow_root: true\n');
+    const before = digestTree(dir);
+    const r = spawnSync(process.execPath, [BIN, 'apply', '--root', dir, cfg], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${cfg}:3:1: error: this version of flint cannot apply storage: yet`);
+    expect(digestTree(dir)).toBe(before);
+  });
 });
