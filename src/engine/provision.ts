@@ -27,6 +27,7 @@ import { systemStep } from '../steps/system.js';
 import { kernelArgsStep } from '../steps/kernel-args.js';
 import { systemdStep } from '../steps/systemd.js';
 import { networkStep } from '../steps/network.js';
+import { containersStep } from '../steps/containers.js';
 import { resolveSources } from '../steps/sources.js';
 
 /**
@@ -34,9 +35,9 @@ import { resolveSources } from '../steps/sources.js';
  * ssh before files, so a file under ~/.ssh meets the folder the ssh step made.
  */
 /** Sections of the format that no step applies yet. */
-const NOT_YET_APPLIED = ['storage', 'containers', 'scripts'] as const;
+const NOT_YET_APPLIED = ['storage', 'scripts'] as const;
 
-export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, systemdStep, networkStep, kernelArgsStep];
+export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, systemStep, systemdStep, networkStep, containersStep, kernelArgsStep];
 
 export interface MachineFacts {
   macs?: string[];

@@ -68,6 +68,10 @@ export async function resolveSources(config: FlintConfig, configDir: string, opt
   (config.files ?? []).forEach((f, i) => {
     if (f.source !== undefined && !uses.has(f.source)) uses.set(f.source, ['files', i, 'source']);
   });
+  (config.containers ?? []).forEach((c, i) => {
+    const s = c.image_archive === undefined ? undefined : `file:${c.image_archive}`;
+    if (s !== undefined && !uses.has(s)) uses.set(s, ['containers', i, 'image_archive']);
+  });
   (config.scripts ?? []).forEach((s, i) => {
     if (s.source !== undefined && !uses.has(s.source)) uses.set(s.source, ['scripts', i, 'source']);
   });
