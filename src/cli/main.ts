@@ -4,7 +4,7 @@ import { UsageError } from './args.js';
 import { processOutput } from './output.js';
 import type { Output } from './output.js';
 import { runValidate, validateHelp } from './validate.js';
-import { applyHelp, planHelp, runPlanOrApply } from './apply.js';
+import { applyHelp, planHelp } from './apply-help.js';
 import { nearest } from '../config/checks/suggest.js';
 
 declare const FLINT_VERSION: string | undefined;
@@ -30,8 +30,9 @@ interface Command {
 
 const commands: Record<string, Command> = {
   validate: { help: validateHelp, run: (argv, io) => runValidate(argv, io, () => readFileSync(0, 'utf8')) },
-  plan: { help: planHelp, run: (argv, io) => runPlanOrApply(argv, io, false) },
-  apply: { help: applyHelp, run: (argv, io) => runPlanOrApply(argv, io, true) },
+  // Loaded on demand: the engine and its steps cost start-up time that validate never needs.
+  plan: { help: planHelp, run: async (argv, io) => (await import('./apply.js')).runPlanOrApply(argv, io, false) },
+  apply: { help: applyHelp, run: async (argv, io) => (await import('./apply.js')).runPlanOrApply(argv, io, true) },
 };
 
 export function main(argv: readonly string[], io: Output): number | Promise<number> {

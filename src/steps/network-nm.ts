@@ -7,7 +7,7 @@
  * NetworkManager models them: an ethernet profile with master=/slave-type=. NM 1.42
  * only knows those key names; controller=/port-type= came with 1.46.
  */
-import { createHash, pbkdf2Sync } from 'node:crypto';
+import { nodeCrypto } from '../lazy-builtins.js';
 import type { Connection, Ipv4, Ipv6, Route } from '../config/generated/model.js';
 
 /** Where NetworkManager reads system connection profiles. */
@@ -33,7 +33,7 @@ export interface NmKeyfile {
 /** RFC 4122 version 5 UUID of `name` in flint's namespace. */
 export function connectionUuid(name: string): string {
   const ns = Buffer.from(UUID_NAMESPACE.replace(/-/g, ''), 'hex');
-  const h = createHash('sha1').update(ns).update(name, 'utf8').digest().subarray(0, 16);
+  const h = nodeCrypto().createHash('sha1').update(ns).update(name, 'utf8').digest().subarray(0, 16);
   h[6] = ((h[6] ?? 0) & 0x0f) | 0x50;
   h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
   const x = h.toString('hex');
@@ -43,7 +43,7 @@ export function connectionUuid(name: string): string {
 /** The WPA pre-shared key for a passphrase (IEEE 802.11i annex H.4): what is stored instead of the passphrase. */
 export function wpaPsk(passphrase: string, ssid: string): string {
   if (/^[0-9a-fA-F]{64}$/.test(passphrase)) return passphrase.toLowerCase();
-  return pbkdf2Sync(Buffer.from(passphrase, 'utf8'), Buffer.from(ssid, 'utf8'), 4096, 32, 'sha1').toString('hex');
+  return nodeCrypto().pbkdf2Sync(Buffer.from(passphrase, 'utf8'), Buffer.from(ssid, 'utf8'), 4096, 32, 'sha1').toString('hex');
 }
 
 /** Whether an interface value is a glob, which NetworkManager takes only in [match]. */
