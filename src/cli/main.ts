@@ -5,6 +5,7 @@ import { processOutput } from './output.js';
 import type { Output } from './output.js';
 import { runValidate, validateHelp } from './validate.js';
 import { applyHelp, planHelp } from './apply-help.js';
+import { runHelp } from './run-help.js';
 import { nearest } from '../config/checks/suggest.js';
 
 declare const FLINT_VERSION: string | undefined;
@@ -18,6 +19,7 @@ Commands:
   validate FILE...         check configs (YAML or JSON) and show every problem with its line
   plan --root DIR CONFIG   show what applying CONFIG to a target root would change
   apply --root DIR CONFIG  apply CONFIG to a target root, all or nothing
+  run                      at first boot: find the config (command line, fw_cfg, media) and apply it
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;
@@ -33,6 +35,7 @@ const commands: Record<string, Command> = {
   // Loaded on demand: the engine and its steps cost start-up time that validate never needs.
   plan: { help: planHelp, run: async (argv, io) => (await import('./apply.js')).runPlanOrApply(argv, io, false) },
   apply: { help: applyHelp, run: async (argv, io) => (await import('./apply.js')).runPlanOrApply(argv, io, true) },
+  run: { help: runHelp, run: async (argv, io) => (await import('./run.js')).runRun(argv, io) },
 };
 
 export function main(argv: readonly string[], io: Output): number | Promise<number> {

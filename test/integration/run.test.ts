@@ -1,0 +1,310 @@
+/**
+ * `flint run` end to end: the bundled executable with an injected kernel command line,
+ * fw_cfg tree and real loop devices carrying a labelled vfat filesystem. Needs root
+ * (losetup, mount), dosfstools, mtools and e2fsprogs; the Debian root case also
+ * debootstrap. Media are vfat where the kernel can mount vfat, else ext4.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { scanDevices } from '../../src/discover/sources.js';
+import { freshRoot, hasRootfsSupport } from './rootfs.js';
+
+const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
+const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
+
+function hasTool(name: string): boolean {
+  return spawnSync('sh', ['-c', `PATH=${SBIN} command -v ${name}`]).status === 0;
+}
+
+function support(): { ok: boolean; reason?: string } {
+  if (process.platform !== 'linux') return { ok: false, reason: 'needs Linux' };
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root (losetup, mount)' };
+  for (const [tool, pkg] of [['losetup', 'mount'], ['blkid', 'util-linux'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mmd', 'mtools'], ['mkfs.ext4', 'e2fsprogs']] as const) {
+    if (!hasTool(tool)) return { ok: false, reason: `${tool} not installed (apt-get install ${pkg})` };
+  }
+  if (!existsSync(BIN)) return { ok: false, reason: 'dist/flint.mjs not built (npm run build)' };
+  // A container may have the tools but no loop devices.
+  const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env: { ...process.env, PATH: SBIN } });
+  if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
+  return { ok: true };
+}
+
+const can = support();
+const rootfs = hasRootfsSupport();
+const tmp = mkdtempSync(join(tmpdir(), 'flint-run-'));
+const env = { ...process.env, PATH: `${SBIN}:${process.env.PATH ?? ''}` };
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let n = 0;
+function dir(name: string): string {
+  const d = join(tmp, `${name}-${++n}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/**
+ * The filesystem of the test media: vfat where this kernel can mount it; else ext4 (a
+ * container's host kernel may lack vfat), which flint must read as well.
+ */
+const FS = readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.trim() === 'vfat') ? 'vfat' : 'ext4';
+
+/** A medium image labelled LABEL with FILES (path on the medium -> content), built without mounting. */
+function mediumImage(label: string, files: Record<string, string>): string {
+  return FS === 'vfat' ? vfatImage(label, files) : ext4Image(label, files);
+}
+
+function ext4Image(label: string, files: Record<string, string>): string {
+  const d = dir('img');
+  const content = join(d, 'content');
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(content, path, '..'), { recursive: true });
+    writeFileSync(join(content, path), text);
+  }
+  mkdirSync(content, { recursive: true });
+  const img = join(d, 'medium.img');
+  execFileSync('truncate', ['-s', '8M', img]);
+  execFileSync('mkfs.ext4', ['-q', '-L', label, '-d', content, img], { env, stdio: 'ignore' });
+  return img;
+}
+
+/** A vfat image, built with mtools. */
+function vfatImage(label: string, files: Record<string, string>): string {
+  const img = join(dir('img'), 'medium.img');
+  execFileSync('truncate', ['-s', '8M', img]);
+  execFileSync('mkfs.vfat', ['-n', label, img], { env, stdio: 'ignore' });
+  const made = new Set<string>();
+  for (const [path, content] of Object.entries(files)) {
+    const parts = path.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const folder = parts.slice(0, i).join('/');
+      if (made.has(folder)) continue;
+      made.add(folder);
+      execFileSync('mmd', ['-i', img, `::/${folder}`], { env });
+    }
+    const src = join(tmp, `src-${++n}`);
+    writeFileSync(src, content);
+    execFileSync('mcopy', ['-i', img, src, `::/${path}`], { env });
+  }
+  return img;
+}
+
+/** Attaches IMG to a loop device for FN and always detaches it. */
+async function withLoop<T>(img: string, fn: (dev: string) => Promise<T> | T): Promise<T> {
+  const dev = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8', env }).trim();
+  try {
+    return await fn(dev);
+  } finally {
+    spawnSync('losetup', ['-d', dev], { env });
+  }
+}
+
+function attached(img: string): boolean {
+  return execFileSync('losetup', ['-j', img], { encoding: 'utf8', env }).trim() !== '';
+}
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function flintRun(opts: { sysroot: string; cmdline: string; fwCfg?: string; work?: string; json?: boolean }): Run {
+  const cmdline = join(dir('cmdline'), 'cmdline');
+  writeFileSync(cmdline, opts.cmdline + '\n');
+  const args = [BIN, 'run', '--sysroot', opts.sysroot, '--cmdline', cmdline, '--fw-cfg', opts.fwCfg ?? dir('fwcfg-empty'), '--work', opts.work ?? dir('work')];
+  if (opts.json) args.push('--json');
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', env, timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function mountedUnder(path: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(path) === true);
+}
+
+/** A minimal target: just enough for the files step. */
+function emptyRoot(machineId?: string): string {
+  const root = dir('root');
+  mkdirSync(join(root, 'etc'));
+  if (machineId !== undefined) writeFileSync(join(root, 'etc/machine-id'), machineId);
+  return root;
+}
+
+/** Every path under ROOT, sorted. */
+function tree(root: string): string[] {
+  return (readdirSync(root, { recursive: true }) as string[]).sort();
+}
+
+const USER_CONFIG = `version: 1
+users:
+  - name: alice
+    shell: /bin/bash
+    ssh_authorized_keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA2W4ylBpNwsCJJgCIJv6S+GBdb8LJg1OwHVwgsBw43P admin@laptop
+`;
+const MOTD_CONFIG = `version: 1
+files:
+  - path: /etc/motd
+    mode: "0644"
+    contents: "from flint\\n"
+`;
+
+describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`, () => {
+  it.skipIf(!rootfs.ok)(`applies flint/config.yaml from a medium labelled FLINT to a Debian root${rootfs.ok ? '' : ` (SKIPPED: ${rootfs.reason})`}`, async () => {
+    const img = mediumImage('FLINT', { 'flint/config.yaml': USER_CONFIG });
+    const root = await freshRoot();
+    try {
+      expect(readFileSync(join(root.dir, 'etc/machine-id'), 'utf8').trim()).toBe('');
+      const work = dir('work');
+      const r = await withLoop(img, (dev) => {
+        const res = flintRun({ sysroot: root.dir, cmdline: 'quiet flint.timeout=5', work });
+        expect(res.err).toContain(`flint/config.yaml on ${dev} (label FLINT, ${FS})`);
+        return res;
+      });
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/applied \d+ changes? to /);
+      expect(readFileSync(join(root.dir, 'etc/passwd'), 'utf8')).toMatch(/^alice:x:\d+:\d+:/m);
+      expect(existsSync(join(root.dir, 'var/log/flint/result.json'))).toBe(true);
+      expect(existsSync(join(work, 'config/config.yaml'))).toBe(true);
+      expect(mountedUnder(work)).toEqual([]);
+      expect(attached(img)).toBe(false);
+    } finally {
+      await root.cleanup();
+    }
+  }, 300_000);
+
+  it('compares labels case-insensitively and writes into a minimal root', async () => {
+    const img = mediumImage('flint', { 'flint/config.yml': MOTD_CONFIG });
+    const root = emptyRoot('uninitialized\n');
+    const work = dir('work');
+    const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: 'flint.timeout=5', work }));
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
+    expect(mountedUnder(work)).toEqual([]);
+  });
+
+  it('reads LABEL=NAME:/path from the kernel command line, copying that folder', async () => {
+    const label = `C${process.pid % 100000}`;
+    const img = mediumImage(label, { 'site/a.yaml': MOTD_CONFIG, 'site/extra.txt': 'x' });
+    const root = emptyRoot();
+    const work = dir('work');
+    const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: `flint.config=LABEL=${label.toLowerCase()}:/site/a.yaml flint.timeout=5`, work }));
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
+    expect(readdirSync(join(work, 'config')).sort()).toEqual(['a.yaml', 'extra.txt']);
+    expect(mountedUnder(work)).toEqual([]);
+  });
+
+  it('LABEL=NAME:/path naming a missing file is an error, nothing applied', async () => {
+    const label = `D${process.pid % 100000}`;
+    const img = mediumImage(label, { 'other.yaml': MOTD_CONFIG });
+    const root = emptyRoot();
+    const work = dir('work');
+    const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: `flint.config=LABEL=${label}:/site/a.yaml flint.timeout=5`, work }));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('has no file /site/a.yaml');
+    expect(existsSync(join(root, 'etc/motd'))).toBe(false);
+    expect(mountedUnder(work)).toEqual([]);
+  });
+
+  it('two media with the same label is an error naming both', async () => {
+    const a = mediumImage('FLINT', { 'flint/config.yaml': MOTD_CONFIG });
+    const b = mediumImage('Flint', { 'flint/config.yaml': MOTD_CONFIG });
+    const root = emptyRoot();
+    const r = await withLoop(a, (da) => withLoop(b, (db) => {
+      const res = flintRun({ sysroot: root, cmdline: 'flint.timeout=5' });
+      expect(res.err).toContain(da);
+      expect(res.err).toContain(db);
+      return res;
+    }));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('2 filesystems are labelled flint');
+    expect(existsSync(join(root, 'etc/motd'))).toBe(false);
+  });
+
+  it('passes over a cidata medium with only user-data, and says why', async () => {
+    const img = mediumImage('CIDATA', { 'user-data': '#cloud-config\n', 'meta-data': '' });
+    const root = emptyRoot();
+    const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: 'flint.timeout=2' }));
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('user-data: passed over, cloud-init user-data is not read yet');
+    expect(r.out).toContain('no flint config found; booting unconfigured');
+  });
+
+  it('reads the config from a fw_cfg tree, and passes over Ignition there', () => {
+    const fw = dir('fwcfg');
+    mkdirSync(join(fw, 'by_name/opt/flint/config'), { recursive: true });
+    writeFileSync(join(fw, 'by_name/opt/flint/config/raw'), MOTD_CONFIG);
+    mkdirSync(join(fw, 'by_name/opt/com.coreos/config'), { recursive: true });
+    writeFileSync(join(fw, 'by_name/opt/com.coreos/config/raw'), '{}');
+    const root = emptyRoot('');
+    const r = flintRun({ sysroot: root, cmdline: 'flint.timeout=1', fwCfg: fw });
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('opt/com.coreos/config: passed over, Ignition configs are not read yet');
+    expect(r.err).toContain('fw_cfg: using opt/flint/config');
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
+  });
+
+  it('reads flint.yaml from the target\'s boot/firmware folder last', () => {
+    const root = emptyRoot();
+    mkdirSync(join(root, 'boot/firmware'), { recursive: true });
+    writeFileSync(join(root, 'boot/firmware/flint.yaml'), MOTD_CONFIG);
+    const r = flintRun({ sysroot: root, cmdline: 'flint.timeout=0' });
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('target: using /boot/firmware/flint.yaml');
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
+  });
+
+  it('finds the FAT label of a vfat medium through sysfs and blkid (no mount needed)', async () => {
+    const img = vfatImage('FLINT', { 'flint/config.yaml': MOTD_CONFIG });
+    await withLoop(img, async (dev) => {
+      const found = (await scanDevices('/sys')).filter((d) => d.node === dev);
+      expect(found).toEqual([expect.objectContaining({ node: dev, label: 'FLINT', type: 'vfat' })]);
+    });
+  });
+
+  it('not the first boot: one line, exit 0, nothing looked for', () => {
+    const root = emptyRoot('0123456789abcdef0123456789abcdef\n');
+    const r = flintRun({ sysroot: root, cmdline: 'quiet' });
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n')).toHaveLength(1);
+    expect(r.out).toContain('not the first boot');
+    expect(r.err).toBe('');
+  });
+
+  it('no config: one clear line and exit 0; with flint.require=1 exit 1', () => {
+    const root = emptyRoot();
+    const r = flintRun({ sysroot: root, cmdline: 'flint.timeout=1' });
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe('no flint config found; booting unconfigured');
+    expect(r.err).toMatch(/waiting for a config medium: 1 s left/);
+    const req = flintRun({ sysroot: root, cmdline: 'flint.timeout=0 flint.require=1' });
+    expect(req.code).toBe(1);
+    expect(req.out).toContain('flint.require=1');
+  });
+
+  it('an https flint.config is a clear error, not a silent skip', () => {
+    const root = emptyRoot();
+    const r = flintRun({ sysroot: root, cmdline: 'flint.config=https://example.invalid/c.yaml flint.timeout=0' });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('https is not implemented yet');
+  });
+
+  it('an invalid config: full diagnostics, exit 1, the target unchanged', async () => {
+    const img = mediumImage('FLINT', { 'flint/config.yaml': 'version: 1\nusers:\n  - name: Bad Name\nfiles:\n  - path: /etc/motd\n    mode: 644\n' });
+    const root = emptyRoot();
+    const before = tree(root);
+    const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: 'flint.timeout=5' }));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('invalid');
+    expect(r.out).toContain('nothing was written');
+    expect(r.err).toContain('users');
+    expect(tree(root)).toEqual(before);
+    expect(attached(img)).toBe(false);
+  });
+});
