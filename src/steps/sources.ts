@@ -155,6 +155,16 @@ export async function readMediumFile(configDir: string, rel: string, maxBytes = 
   }
 }
 
+/** One https download with the same time bounds, retries and limits as config sources (used for a config given by URL). */
+export async function downloadHttps(url: string, opts: ResolveOptions = {}): Promise<Buffer> {
+  const agent = new (https().Agent)({ keepAlive: false, ...(opts.ca !== undefined ? { ca: [...tls().rootCertificates, String(opts.ca)] } : {}) });
+  try {
+    return await download(url, agent, opts, opts.maxBytes ?? MAX_PAYLOAD_BYTES);
+  } finally {
+    agent.destroy();
+  }
+}
+
 /** A download with retries; the error of the last attempt says how many were made. */
 async function download(url: string, agent: Agent, opts: ResolveOptions, maxBytes: number): Promise<Buffer> {
   const retries = Math.max(0, opts.retries ?? 3);

@@ -236,7 +236,7 @@ class Installer {
       case 'dir':
         throw new Fail(`${path} is a folder, not a unit file`);
       case 'other':
-        // null_or_empty(): any character device counts as /dev/null.
+        // null_or_empty(): every character device counts as /dev/null.
         info.mode = 'masked';
         return true;
       case 'file':
