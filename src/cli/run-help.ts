@@ -5,7 +5,8 @@ export const runHelp = `Usage: flint run [options]
 The first-boot runner the initramfs starts. When the target's /etc/machine-id is
 missing, empty or "uninitialized" (or flint.firstboot, ignition.firstboot or
 combustion.firstboot is on the kernel command line), it looks for a config, in order:
-  1. flint.config=LABEL=NAME:/path on the kernel command line (https URLs: not yet)
+  1. flint.config= on the kernel command line: LABEL=NAME:/path, or an https:// URL
+     (checked against flint.config.sha512= when given)
   2. QEMU fw_cfg opt/flint/config
   3. a filesystem labelled flint, combustion, ignition, cidata or install (any case),
      with flint/config.yaml (.yml, .json) on it
