@@ -5,6 +5,7 @@
  */
 import type { FlintConfig } from '../config/validate.js';
 import type { PathSeg } from '../config/diagnostics.js';
+import { TargetError } from '../target/root.js';
 import type { TargetRoot } from '../target/root.js';
 import { modeString } from './actions.js';
 import type { Action, PlannedAction } from './actions.js';
@@ -75,7 +76,7 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
   const rewritten = new Set<string>();
   for (const step of steps) {
     const t0 = performance.now();
-    const out = step.plan(ctx);
+    const out = planOne(step, ctx);
     timings[step.name] = Math.round((performance.now() - t0) * 10) / 10;
     problems.push(...out.problems.map((p) => ({ ...p, step: step.name })));
     warnings.push(...out.warnings);
@@ -109,6 +110,20 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
 }
 
 /** Two steps may want the same folder or link (a home's ~/.ssh, an enablement link): fine when they agree. */
+/**
+ * A step's plan; a target that cannot be read safely (a symlink loop, a folder where a
+ * file must be) is a problem of that step's section, for every step alike.
+ */
+function planOne(step: Step, ctx: StepContext): StepOutput {
+  try {
+    return step.plan(ctx);
+  } catch (e) {
+    if (!(e instanceof TargetError)) throw e;
+    const section = step.name in ctx.config ? [step.name] : [];
+    return { actions: [], problems: [{ path: section, message: e.message }], warnings: [] };
+  }
+}
+
 function sameClaim(a: Action, b: Action): boolean {
   if (a.kind === 'dir' && b.kind === 'dir') return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
   if (a.kind === 'symlink' && b.kind === 'symlink') return a.target === b.target && a.uid === b.uid && a.gid === b.gid;

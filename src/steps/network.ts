@@ -10,7 +10,6 @@ import type { PathSeg } from '../config/diagnostics.js';
 import type { Action } from '../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
 import type { TargetRoot } from '../target/root.js';
-import { TargetError } from '../target/root.js';
 import { renderNetworkd } from './network-networkd.js';
 import { renderNmKeyfiles } from './network-nm.js';
 import { CONFIG_DIR, systemdVersion, unitSearchPath } from './systemd.js';
@@ -34,12 +33,7 @@ export const networkStep: Step = {
   name: STEP,
   plan(ctx: StepContext): StepOutput {
     if (ctx.config.network === undefined) return { actions: [], problems: [], warnings: [] };
-    try {
-      return planNetwork(ctx);
-    } catch (e) {
-      if (e instanceof TargetError) return { actions: [], problems: [{ path: ['network'], message: e.message }], warnings: [] };
-      throw e;
-    }
+    return planNetwork(ctx);
   },
 };
 

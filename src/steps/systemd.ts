@@ -683,12 +683,7 @@ export const systemdStep: Step = {
   plan(ctx: StepContext): StepOutput {
     const sd = ctx.config.systemd;
     if (sd === undefined) return { actions: [], problems: [], warnings: [] };
-    try {
-      return planSystemd(ctx);
-    } catch (e) {
-      if (e instanceof TargetError) return { actions: [], problems: [{ path: ['systemd'], message: e.message }], warnings: [] };
-      throw e;
-    }
+    return planSystemd(ctx);
   },
 };
 

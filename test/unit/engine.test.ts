@@ -7,9 +7,11 @@ import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkd
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TargetRoot } from '../../src/target/root.js';
+import { TargetError, TargetRoot } from '../../src/target/root.js';
 import { Journal } from '../../src/transaction/journal.js';
-import { compare } from '../../src/engine/plan.js';
+import { compare, planSteps } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/plan.js';
+import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import type { Action, PlannedAction } from '../../src/engine/actions.js';
 import { unifiedDiff } from '../../src/engine/diff.js';
@@ -192,6 +194,31 @@ describe.skipIf(!isRoot)('plan and apply', () => {
     expect(lstatSync(join(dir, 'etc/localtime')).uid).toBe(5);
     // Node sets times with microsecond precision.
     expect(lstatSync(join(dir, 'etc/motd')).mtimeMs).toBeCloseTo(mtime, 2);
+  });
+});
+
+describe('planning a target that cannot be read safely', () => {
+  it('turns a TargetError of any step into a problem of its section, and plans nothing', () => {
+    const root = new TargetRoot(tmp());
+    const ctx: StepContext = {
+      root,
+      config: { version: 1, network: {} } as FlintConfig,
+      configDir: '/',
+      today: 0,
+      ids: { users: new Map(), groups: new Map() },
+      homes: new Map(),
+      payloads: new Map(),
+    };
+    const plan = planSteps(ctx, [
+      {
+        name: 'network',
+        plan: () => {
+          throw new TargetError('too many symbolic links resolving /etc/x', '/etc/x');
+        },
+      },
+    ]);
+    expect(plan.problems).toEqual([{ step: 'network', path: ['network'], message: 'too many symbolic links resolving /etc/x' }]);
+    expect(plan.planned).toEqual([]);
   });
 });
 
