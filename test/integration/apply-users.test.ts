@@ -83,20 +83,33 @@ function mtimes(root: string): Record<string, number> {
   return out;
 }
 
-describe.skipIf(!support.ok)(`apply users, passwords, sudo and SSH to a Debian root${support.ok ? '' : ` (SKIPPED: ${support.reason})`}`, () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let work: string;
-  let cfg: string;
+/**
+ * A fresh copy of the Debian root and a config file for one describe block. The fields
+ * are filled in by beforeAll, so tests read them through getters.
+ */
+function debianCopyWith(text: string): { readonly dir: string; readonly work: string; readonly cfg: string } {
+  const s = { dir: '', work: '', cfg: '', cleanup: async () => {} };
   beforeAll(async () => {
-    ({ dir, cleanup } = await freshRoot());
-    work = mkdtempSync(join(tmpdir(), 'flint-users-'));
-    cfg = join(work, 'config.yaml');
-    writeFileSync(cfg, config('  host_keys: generate\n'));
+    const copy = await freshRoot();
+    s.dir = copy.dir;
+    s.cleanup = copy.cleanup;
+    s.work = mkdtempSync(join(tmpdir(), 'flint-users-'));
+    s.cfg = join(s.work, 'config.yaml');
+    writeFileSync(s.cfg, text);
   }, 900_000);
   afterAll(async () => {
-    await cleanup?.();
-    rmSync(work, { recursive: true, force: true });
+    await s.cleanup();
+    if (s.work !== '') rmSync(s.work, { recursive: true, force: true });
+  });
+  return { get dir() { return s.dir; }, get work() { return s.work; }, get cfg() { return s.cfg; } };
+}
+
+describe.skipIf(!support.ok)(`apply users, passwords, sudo and SSH to a Debian root${support.ok ? '' : ` (SKIPPED: ${support.reason})`}`, () => {
+  const t = debianCopyWith(config('  host_keys: generate\n'));
+  let dir = '';
+  let cfg = '';
+  beforeAll(() => {
+    ({ dir, cfg } = t);
   });
 
   it('applies, and the target\'s own tools accept the result', async () => {
@@ -156,20 +169,13 @@ describe.skipIf(!support.ok)(`apply users, passwords, sudo and SSH to a Debian r
 });
 
 describe.skipIf(!support.ok)('all or nothing on a Debian root', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let work: string;
-  let cfg: string;
-  beforeAll(async () => {
-    ({ dir, cleanup } = await freshRoot());
-    work = mkdtempSync(join(tmpdir(), 'flint-fail-'));
-    cfg = join(work, 'config.yaml');
-    // Deterministic: no plain-text password (random salt) and no host keys.
-    writeFileSync(cfg, config().replace(`password: "${PLAIN}"`, `password_hash: "${OPS_HASH}"`));
-  }, 900_000);
-  afterAll(async () => {
-    await cleanup?.();
-    rmSync(work, { recursive: true, force: true });
+  // Deterministic: no plain-text password (random salt) and no host keys.
+  const t = debianCopyWith(config().replace(`password: "${PLAIN}"`, `password_hash: "${OPS_HASH}"`));
+  let dir = '';
+  let work = '';
+  let cfg = '';
+  beforeAll(() => {
+    ({ dir, work, cfg } = t);
   });
 
   it('leaves the root identical after a failure injected at every action', async () => {
