@@ -10,7 +10,9 @@
  * Block devices are found through sysfs and `blkid -p`, never /dev/disk/by-*: machines
  * without udev (containers, an early initramfs) have no such links. A medium is
  * mounted read-only, the config's folder copied to the work folder (RAM) and the
- * medium unmounted again, so applying never depends on a removable device.
+ * medium unmounted again, so applying never depends on a removable device. A FAT or
+ * ISO 9660 medium that the kernel cannot mount (no driver) is read with mtools or
+ * xorriso instead.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
@@ -29,6 +31,8 @@ const FOREIGN = [
   { file: 'combustion/script', what: 'Combustion scripts are not run yet' },
   { file: 'user-data', what: 'cloud-init user-data is not read yet' },
 ];
+/** The top-level names on a medium that discovery reads. */
+const MEDIUM_ENTRIES = [...new Set([...CONFIG_NAMES, ...FOREIGN.map((f) => f.file)].map((f) => f.split('/')[0]!))];
 const BOOT_FILES = ['boot/firmware/flint.yaml', 'boot/flint.yaml', 'boot/efi/flint.yaml'];
 
 export class DiscoveryError extends Error {}
@@ -57,6 +61,14 @@ export interface Found {
   configFile: string;
   /** Where it came from, for the console. */
   source: string;
+  /** The block device it was read from, for writing the result back; absent for fw_cfg, URLs and the target's own boot folder. */
+  medium?: Medium;
+}
+
+export interface Medium {
+  device: Device;
+  /** The config's folder on the medium, relative to its top (`flint`, or `.`). */
+  folder: string;
 }
 
 /** Default wait for devices: boards with slow SD and USB readers are mostly aarch64. */
@@ -91,10 +103,11 @@ async function fromKernelCmdline(o: DiscoverOptions): Promise<Found | undefined>
   if (matching.length > 1) throw new DiscoveryError(`flint.config=LABEL=${ref.label}:${ref.path}: ${matching.length} filesystems have that label (${matching.map(describe).join(', ')}); remove all but one`);
   const dev = matching[0]!;
   const rel = ref.path.replace(/^\/+/, '');
-  const found = await withMounted(o, dev, async (mnt) => {
+  const entry = rel.split('/')[0] ?? rel;
+  const found = await withMounted(o, dev, [entry], async (mnt) => {
     const file = join(mnt, rel);
     if (!isFile(file)) return undefined;
-    return copyConfig(o, dirname(file), basename(file), `${ref.path} on ${describe(dev)}`);
+    return copyConfig(o, dirname(file), basename(file), `${ref.path} on ${describe(dev)}`, { device: dev, folder: dirname(rel) });
   });
   if (found === undefined) throw new DiscoveryError(`flint.config=LABEL=${ref.label}:${ref.path}: ${describe(dev)} has no file ${ref.path}`);
   return found;
@@ -136,9 +149,9 @@ async function fromLabelledMedia(o: DiscoverOptions): Promise<Found | undefined>
     if (same.length > 1) throw new DiscoveryError(`${same.length} filesystems are labelled ${label} (${same.map(describe).join(', ')}); flint cannot tell which config is meant: remove all but one`);
     const dev = same[0];
     if (dev === undefined) continue;
-    const found = await withMounted(o, dev, async (mnt) => {
+    const found = await withMounted(o, dev, MEDIUM_ENTRIES, async (mnt) => {
       const name = CONFIG_NAMES.find((n) => isFile(join(mnt, n)));
-      if (name !== undefined) return copyConfig(o, join(mnt, 'flint'), basename(name), `${name} on ${describe(dev)}`);
+      if (name !== undefined) return copyConfig(o, join(mnt, 'flint'), basename(name), `${name} on ${describe(dev)}`, { device: dev, folder: 'flint' });
       const foreign = FOREIGN.filter((f) => isFile(join(mnt, f.file)));
       if (foreign.length > 0) for (const f of foreign) o.log(`${describe(dev)}: ${f.file}: passed over, ${f.what}`);
       else o.log(`${describe(dev)}: passed over, no ${CONFIG_NAMES.join(', ')} on it`);
@@ -246,13 +259,20 @@ async function waitForDevices(o: DiscoverOptions, enough: (ds: Device[]) => bool
   }
 }
 
-/** Mounts DEV read-only, runs FN on the mount point and always unmounts. */
-async function withMounted<T>(o: DiscoverOptions, dev: Device, fn: (mnt: string) => Promise<T>): Promise<T> {
+/**
+ * Runs FN on a folder that shows the medium's ENTRIES (top-level names such as `flint`):
+ * the read-only mount point, or, where this kernel cannot mount the medium's
+ * filesystem (no vfat or iso9660 driver: a minimal initramfs, a container's host), a
+ * copy of just those entries read in user space with mtools or xorriso. Always cleans up.
+ */
+async function withMounted<T>(o: DiscoverOptions, dev: Device, entries: readonly string[], fn: (mnt: string) => Promise<T>): Promise<T> {
   const mnt = join(o.work, 'mnt');
   await mkdir(mnt, { recursive: true, mode: 0o700 });
   const m = await exec('mount', ['-o', 'ro,nodev,nosuid,noexec', '-t', dev.type, dev.node, mnt], { timeoutMs: 30_000 });
   if (!m.ok) {
     await rmdir(mnt).catch(() => undefined);
+    const reader = USERSPACE_READERS[dev.type];
+    if (reader !== undefined && !kernelHasFilesystem(dev.type)) return withExtracted(o, dev, reader, entries, fn);
     throw new DiscoveryError(`${describe(dev)}: cannot mount it read-only: ${m.summary}`);
   }
   try {
@@ -261,6 +281,33 @@ async function withMounted<T>(o: DiscoverOptions, dev: Device, fn: (mnt: string)
     const u = await exec('umount', [mnt], { timeoutMs: 30_000 });
     if (!u.ok) o.log(`${describe(dev)}: could not unmount it: ${u.summary}`);
     else await rmdir(mnt).catch(() => undefined);
+  }
+}
+
+/** Reads ENTRY of the medium DEV into DEST/ENTRY; false when the medium has no such entry. */
+type UserspaceReader = (dev: string, entry: string, dest: string) => Promise<boolean>;
+
+const USERSPACE_READERS: Record<string, UserspaceReader> = {
+  // mtools matches FAT names case-insensitively, as the FAT driver does.
+  vfat: async (dev, entry, dest) => (await exec('mcopy', ['-s', '-n', '-m', '-i', dev, `::/${entry}`, dest], { timeoutMs: 60_000 })).ok,
+  iso9660: async (dev, entry, dest) => (await exec('xorriso', ['-osirrox', 'on', '-indev', `stdio:${dev}`, '-extract', `/${entry}`, join(dest, entry)], { timeoutMs: 120_000 })).ok,
+};
+
+function kernelHasFilesystem(type: string): boolean {
+  const listed = readSmall('/proc/filesystems') ?? '';
+  return listed.split('\n').some((l) => l.trim().split(/\s+/).pop() === type);
+}
+
+async function withExtracted<T>(o: DiscoverOptions, dev: Device, read: UserspaceReader, entries: readonly string[], fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = join(o.work, 'medium');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  o.log(`${describe(dev)}: this kernel cannot mount ${dev.type}; reading it with ${dev.type === 'vfat' ? 'mtools' : 'xorriso'} instead`);
+  try {
+    for (const entry of entries) await read(dev.node, entry, dir);
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -297,12 +344,12 @@ async function freshConfigDir(o: DiscoverOptions): Promise<string> {
   return dest;
 }
 
-async function copyConfig(o: DiscoverOptions, folder: string, name: string, source: string): Promise<Found> {
+async function copyConfig(o: DiscoverOptions, folder: string, name: string, source: string, medium?: Medium): Promise<Found> {
   const dest = await freshConfigDir(o);
   // Links are copied as links: the payload reader refuses any that lead out of the folder.
   await cp(folder, dest, { recursive: true, verbatimSymlinks: true, force: true });
   o.log(`using ${source}; copied its folder to ${dest}`);
-  return { configFile: join(dest, name), source };
+  return { configFile: join(dest, name), source, ...(medium !== undefined ? { medium } : {}) };
 }
 
 function isFile(p: string): boolean {
