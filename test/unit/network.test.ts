@@ -20,33 +20,7 @@ const hasWpa = existsSync('/usr/sbin/wpa_supplicant') || existsSync('/sbin/wpa_s
 const hasSystemctl = spawnSync('systemctl', ['--version']).error === undefined && existsSync('/lib/systemd/system/systemd-networkd.service') && existsSync('/lib/systemd/system/wpa_supplicant@.service');
 const skipped = (ok: boolean, why: string): string => (ok ? '' : ` (SKIPPED: ${why})`);
 
-const PASSPHRASE = 'correct horse battery';
-const SAE_PASSWORD = 'sae secret;with\\odd "chars"';
-
-const lan: Connection = {
-  name: 'lan', type: 'ethernet', interface: 'eth0',
-  ipv4: { method: 'static', addresses: ['192.168.1.20/24', '192.168.2.20/24'], gateway: '192.168.1.1', dns: ['192.168.1.1', '9.9.9.9'], routes: [{ to: '10.0.0.0/8', via: '192.168.1.254', metric: 100 }, { to: '10.9.0.0/16' }, { to: '10.8.0.0/16', metric: 5 }] },
-  ipv6: { method: 'static', addresses: ['2001:db8::20/64'], gateway: '2001:db8::1', dns: ['2001:db8::53'], routes: [{ to: '2001:db8:1::/48', via: '2001:db8::1', metric: 10 }, { to: '2001:db8:2::/48', metric: 20 }] },
-  dns_search: ['home.arpa', 'example.net'],
-  mtu: 9000,
-};
-const dhcp: Connection = { name: 'dhcp', interface: 'eth1' };
-const glob: Connection = { name: 'any-en', type: 'ethernet', interface: 'en*', ipv6: { method: 'dhcp' } };
-const byMac: Connection = { name: 'by-mac', mac: 'dc:a6:32:01:02:03', ipv4: { method: 'disabled' }, ipv6: { method: 'link-local' } };
-const v6only: Connection = { name: 'v6only', interface: 'eth3', ipv4: { method: 'disabled' }, ipv6: { method: 'auto' }, dns_search: ['v6.example'] };
-const wpa: Connection = { name: 'home-wifi', type: 'wifi', interface: 'wlan0', wifi: { ssid: 'Home', password: PASSPHRASE, security: 'wpa-psk', hidden: true } };
-const sae: Connection = { name: 'wpa3', type: 'wifi', interface: 'wlan0', wifi: { ssid: 'My Net;2', password: SAE_PASSWORD, security: 'sae' }, mtu: 1400 };
-const open: Connection = { name: 'cafe', type: 'wifi', interface: 'wlan1', wifi: { ssid: 'Café ', security: 'open' } };
-const vlan: Connection = { name: 'vlan10', type: 'vlan', vlan: { id: 10, parent: 'lan' }, ipv4: { method: 'static', addresses: ['10.10.0.2/24'] } };
-const vlanKernel: Connection = { name: 'vlan20', type: 'vlan', interface: 'eth9.20', vlan: { id: 20, parent: 'eth9' } };
-const bond: Connection = { name: 'bond0', type: 'bond', bond: { mode: 'active-backup', members: ['eth5', 'eth6'] }, mtu: 9000 };
-const bondDefault: Connection = { name: 'bond1', type: 'bond', interface: 'bond1', bond: { members: ['eth7'] } };
-const bridge: Connection = { name: 'br0', type: 'bridge', bridge: { members: ['eth8'] }, ipv6: { method: 'disabled' } };
-const bridgeStp: Connection = { name: 'br1', type: 'bridge', bridge: { stp: true } };
-const wifiMac: Connection = { name: 'wifi-mac', type: 'wifi', mac: 'dc:a6:32:0a:0b:0c', wifi: { ssid: 'Hidden', password: 'F42C6FC52DF0EBEF9EBB4B90B38A5F902E83FE1B135A70E23AED762E9710A12E', hidden: true }, ipv4: { method: 'dhcp', addresses: ['192.168.7.9/24'] } };
-const ALL: Connection[] = [lan, dhcp, glob, byMac, v6only, wpa, sae, open, wifiMac, vlan, vlanKernel, bond, bondDefault, bridge, bridgeStp];
-/** What networkd can express: its Wi-Fi needs a fixed interface name. */
-const NETWORKD = ALL.filter((c) => c !== open && c !== wifiMac);
+import { ALL, NETWORKD, PASSPHRASE, SAE_PASSWORD, bond, glob, lan, open, sae, wpa } from '../fixtures/connections.js';
 
 const keyfile = (files: NmKeyfile[], id: string): NmKeyfile => {
   const f = files.find((k) => k.id === id);
