@@ -3,7 +3,7 @@
  * systemd-networkd files (see network-nm.ts, network-networkd.ts), the Wi-Fi
  * regulatory domain, and for networkd the service links `systemctl enable` would make.
  *
- * Not done here: network.in_initrd (the initramfs side), and removing files of
+ * network.in_initrd (the initramfs side) is network-initrd.ts. Not done: removing files of
  * connections an earlier config had and this one no longer names.
  */
 import type { PathSeg } from '../config/diagnostics.js';
