@@ -10,7 +10,6 @@
  * Not done: removing containers an earlier config had and this one no longer names
  * (flint keeps no record of them), rootless (per-user) containers.
  */
-import { posix } from 'node:path';
 import type { PathSeg } from '../config/diagnostics.js';
 import type { Container } from '../config/generated/model.js';
 import type { Action } from '../engine/actions.js';
@@ -18,9 +17,8 @@ import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
 import type { TargetRoot } from '../target/root.js';
 import { IMAGE_DIR, QUADLET_DIR, archiveKind, archivePath, loadUnitName, renderFallbackService, renderLoadUnit, renderQuadlet, serviceName } from './containers-render.js';
 import type { ArchiveKind } from './containers-render.js';
-import { CONFIG_DIR, systemdVersion, unitSearchPath } from './systemd.js';
-import { applyInstall, emptyInstall, expandSpecifiers, parseInstall, parseOsRelease, unitNameKind } from './systemd-units.js';
-import type { InstallOptions } from './systemd-units.js';
+import { CONFIG_DIR, installLinks, unitSearchPath } from './systemd.js';
+import { unitNameKind } from './systemd-units.js';
 
 const STEP = 'containers';
 const PODMAN_PATHS = ['/usr/bin/podman', '/bin/podman', '/usr/local/bin/podman'];
@@ -29,8 +27,6 @@ const QUADLET_PATHS = ['/usr/lib/systemd/system-generators/podman-system-generat
 export const AUTO_UPDATE_TIMER = 'podman-auto-update.timer';
 /** Podman's container names; the same name is used for the units. */
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-/** systemd 254 added UpheldBy= to [Install]. */
-const UPHELD_BY_SINCE = 254;
 
 /** The Podman binary of the target, undefined when it has none. */
 export function findPodman(root: TargetRoot): string | undefined {
@@ -67,12 +63,8 @@ export const containersStep: Step = {
     const problems: Problem[] = [];
     const warnings: string[] = [];
     const search = unitSearchPath(root);
-    const version = systemdVersion(root);
-    const installOpts: InstallOptions = {
-      upheldBy: version === undefined || version >= UPHELD_BY_SINCE,
-      osRelease: parseOsRelease(root.readText('/etc/os-release') ?? root.readText('/usr/lib/os-release') ?? ''),
-    };
-    const enabler = new Enabler(root, search, installOpts, problems, warnings);
+    // Units to enable or disable once every file is known, with the config key each answers to.
+    const install = { enable: [] as string[], disable: [] as string[], files: new Map<string, Buffer>(), at: new Map<string, PathSeg[]>() };
     const report: Array<Record<string, unknown>> = [];
     let archiveDir = false;
 
@@ -121,7 +113,9 @@ export const containersStep: Step = {
         const path = `${CONFIG_DIR}/${service}`;
         const text = renderFallbackService(c, { podman });
         actions.push(unitFile(path, text, `service of container ${c.name}`));
-        actions.push(...enabler.links(service, path, text, c.enabled !== false, at('enabled')));
+        install.files.set(path, Buffer.from(text));
+        (c.enabled !== false ? install.enable : install.disable).push(service);
+        install.at.set(service, at('enabled'));
       }
       report.push({ name: c.name, unit: service, via: quadlet ? 'quadlet' : 'service', ...(kind !== undefined ? { image_archive: kind } : {}) });
     });
@@ -130,14 +124,14 @@ export const containersStep: Step = {
     // The systemd section has the last word on a unit it names.
     const named = (ctx.config.systemd?.units ?? []).some((u) => u.name === AUTO_UPDATE_TIMER && (u.enabled !== undefined || u.masked !== undefined));
     if (autoUpdate >= 0 && !named) {
-      const path = search.map((d) => `${d}/${AUTO_UPDATE_TIMER}`).find((p) => root.entry(p).type !== 'missing');
-      const text = path === undefined ? undefined : root.readText(path);
-      if (path === undefined || text === undefined) {
-        warnings.push(`${STEP}: ${AUTO_UPDATE_TIMER} does not exist in the target, so auto_update has no timer to run it; run podman auto-update some other way`);
-      } else {
-        actions.push(...enabler.links(AUTO_UPDATE_TIMER, path, text, true, ['containers', autoUpdate, 'auto_update']));
-      }
+      install.enable.push(AUTO_UPDATE_TIMER);
+      install.at.set(AUTO_UPDATE_TIMER, ['containers', autoUpdate, 'auto_update']);
     }
+    const links = installLinks(root, { step: STEP, ...install });
+    if (links.missing.includes(AUTO_UPDATE_TIMER)) warnings.push(`${STEP}: ${AUTO_UPDATE_TIMER} does not exist in the target, so auto_update has no timer to run it; run podman auto-update some other way`);
+    for (const p of links.problems) problems.push({ path: install.at.get(p.unit) ?? ['containers'], message: p.message, ...(p.hint !== undefined ? { hint: p.hint } : {}) });
+    warnings.push(...links.warnings.map((w) => `${STEP}: ${w}`));
+    actions.push(...links.actions);
     return { actions, problems, warnings, report: report.length > 0 ? { containers: report } : {} };
   },
 };
@@ -160,87 +154,3 @@ function checkContainer(c: Container): { key: string; message: string; hint?: st
   return undefined;
 }
 
-/**
- * The links `systemctl enable` makes for a unit with no aliases to follow: its
- * [Install] section, and that of its drop-ins in the target, read by the systemd
- * step's own parser. A link already there to a file of the same name is kept as it is,
- * as systemctl keeps it.
- */
-class Enabler {
-  constructor(
-    private readonly root: TargetRoot,
-    private readonly search: readonly string[],
-    private readonly opts: InstallOptions,
-    private readonly problems: Problem[],
-    private readonly warnings: string[],
-  ) {}
-
-  /** Links to make (enable) or remove (disable) for `name`, whose file is at `path`. */
-  links(name: string, path: string, text: string, enable: boolean, where: PathSeg[]): Action[] {
-    const data = emptyInstall();
-    const warn = (m: string): void => {
-      this.warnings.push(`${STEP}: ${m}`);
-    };
-    const sources: Array<[string, string]> = [[path, text], ...this.dropins(name)];
-    for (const [file, t] of sources) {
-      const parsed = parseInstall(t);
-      parsed.warnings.forEach((w) => warn(`${file}: ${w}`));
-      const err = parsed.error ?? applyInstall(data, name, file, parsed.assignments, this.opts, warn);
-      if (err !== undefined) {
-        this.problems.push({ path: where, message: `${file}: ${err}` });
-        return [];
-      }
-    }
-    if (data.also.length > 0) warn(`${path}: Also= is not followed when flint enables ${name}`);
-    const wanted: Array<[string, string]> = [
-      ...data.wantedBy.map((t): [string, string] => [t, 'wants']),
-      ...data.requiredBy.map((t): [string, string] => [t, 'requires']),
-      ...data.upheldBy.map((t): [string, string] => [t, 'upholds']),
-    ];
-    const paths: Array<[string, string]> = [];
-    for (const [t, suffix] of wanted) {
-      const r = expandSpecifiers(t, { name, defaultInstance: undefined, osRelease: this.opts.osRelease });
-      if ('error' in r) warn(`${path}: ${t}: ${r.error}; ignored`);
-      else if (unitNameKind(r.value) === undefined) warn(`${path}: "${r.value}" is not a valid unit name; ignored`);
-      else paths.push([`${CONFIG_DIR}/${r.value}.${suffix}/${name}`, `enable ${name} (${suffix === 'wants' ? 'WantedBy' : suffix === 'requires' ? 'RequiredBy' : 'UpheldBy'}=${r.value})`]);
-    }
-    for (const a of data.aliases) {
-      const r = expandSpecifiers(a, { name, defaultInstance: undefined, osRelease: this.opts.osRelease });
-      if ('error' in r || unitNameKind(r.value) === undefined) warn(`${path}: Alias=${a} ignored`);
-      else paths.push([`${CONFIG_DIR}/${r.value}`, `alias ${r.value} of ${name}`]);
-    }
-    const out: Action[] = [];
-    const seen = new Set<string>();
-    for (const [p, why] of paths) {
-      if (seen.has(p)) continue;
-      seen.add(p);
-      const e = this.root.entry(p);
-      if (!enable) {
-        if (e.type === 'symlink') out.push({ kind: 'absent', path: p, step: STEP, why: `disable ${name}` });
-        continue;
-      }
-      if (e.type !== 'missing' && e.type !== 'symlink') {
-        this.problems.push({ path: where, message: `${p} already exists and is not a link (${e.type})`, hint: 'remove it from the image' });
-        continue;
-      }
-      const keep = e.type === 'symlink' && posix.basename(e.target) === posix.basename(path) ? e.target : path;
-      out.push({ kind: 'symlink', path: p, target: keep, uid: 0, gid: 0, step: STEP, why });
-    }
-    return out;
-  }
-
-  /** Drop-ins of `name` with [Install] lines: the first folder with a file name wins, then by name. */
-  private dropins(name: string): Array<[string, string]> {
-    const files = new Map<string, string>();
-    for (const dir of this.search) {
-      for (const f of this.root.list(`${dir}/${name}.d`)) {
-        if (f.endsWith('.conf') && !f.startsWith('.') && !files.has(f)) files.set(f, `${dir}/${name}.d/${f}`);
-      }
-    }
-    return [...files.keys()].sort().flatMap((f) => {
-      const p = files.get(f) ?? '';
-      const t = this.root.readText(p);
-      return t === undefined ? [] : [[p, t] as [string, string]];
-    });
-  }
-}

@@ -12,8 +12,7 @@ import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
 import type { TargetRoot } from '../target/root.js';
 import { renderNetworkd } from './network-networkd.js';
 import { renderNmKeyfiles } from './network-nm.js';
-import { CONFIG_DIR, systemdVersion, unitSearchPath } from './systemd.js';
-import { applyInstall, emptyInstall, expandSpecifiers, parseInstall, parseOsRelease, templateOf } from './systemd-units.js';
+import { installLinks } from './systemd.js';
 
 const STEP = 'network';
 
@@ -80,87 +79,17 @@ function planNetwork(ctx: StepContext): StepOutput {
   for (const f of nd.files) {
     if (claim(f.path, f.origin)) file(f.path, f.text, f.secret ? 0o600 : 0o644, f.secret, f.path.endsWith('.conf') ? 'wpa_supplicant configuration' : 'systemd-networkd configuration');
   }
-  const enabler = new Enabler(root);
-  if (conns.length > 0) {
-    if (!enabler.enable('systemd-networkd.service')) problems.push({ path: ['network', 'renderer'], message: 'systemd-networkd is not installed in the target', hint: 'install it in the image, or use renderer: networkmanager' });
-  }
-  for (const iface of nd.wpaInterfaces) {
-    if (!enabler.enable(`wpa_supplicant@${iface}.service`)) {
-      const origin = conns.findIndex((c) => c.type === 'wifi' && c.interface === iface);
+  const units = [...(conns.length > 0 ? ['systemd-networkd.service'] : []), ...nd.wpaInterfaces.map((i) => `wpa_supplicant@${i}.service`)];
+  const inst = installLinks(root, { step: STEP, enable: units });
+  for (const unit of inst.missing) {
+    if (unit === 'systemd-networkd.service') problems.push({ path: ['network', 'renderer'], message: 'systemd-networkd is not installed in the target', hint: 'install it in the image, or use renderer: networkmanager' });
+    else {
+      const origin = conns.findIndex((c) => c.type === 'wifi' && `wpa_supplicant@${c.interface ?? ''}.service` === unit);
       problems.push({ path: at(origin, 'wifi'), message: 'wpa_supplicant is not installed in the target', hint: 'install wpasupplicant in the image, or use renderer: networkmanager' });
     }
   }
-  warnings.push(...enabler.warnings.map((w) => `network: ${w}`));
-  for (const [path, target] of enabler.links) actions.push({ kind: 'symlink', path, target, uid: 0, gid: 0, step: STEP, why: 'enable systemd-networkd' });
+  for (const p of inst.problems) problems.push({ path: ['network', 'renderer'], message: `${p.unit}: ${p.message}`, ...(p.hint !== undefined ? { hint: p.hint } : {}) });
+  warnings.push(...inst.warnings.map((w) => `network: ${w}`));
+  actions.push(...inst.actions);
   return { actions, problems, warnings, report: { network: { renderer: 'networkd', connections: conns.map((c) => c.name) } } };
-}
-
-/**
- * The links `systemctl enable` makes for vendor units: WantedBy=/RequiredBy=/UpheldBy=
- * links, Alias= links and Also= units, from the [Install] section of the unit file the
- * target's search path finds first. Drop-ins' [Install] and masks are not considered:
- * the units enabled here are the distribution's own.
- */
-class Enabler {
-  readonly links = new Map<string, string>();
-  readonly warnings: string[] = [];
-  private readonly done = new Set<string>();
-  private readonly search: string[];
-  private readonly upheldBy: boolean;
-  private readonly osRelease: ReadonlyMap<string, string>;
-
-  constructor(private readonly root: TargetRoot) {
-    this.search = unitSearchPath(root);
-    const v = systemdVersion(root);
-    this.upheldBy = v === undefined || v >= 254;
-    this.osRelease = parseOsRelease(root.readText('/etc/os-release') ?? root.readText('/usr/lib/os-release') ?? '');
-  }
-
-  private find(name: string): string | undefined {
-    for (const n of [name, templateOf(name)]) {
-      if (n === undefined) continue;
-      for (const d of this.search) if (this.root.exists(`${d}/${n}`)) return `${d}/${n}`;
-    }
-    return undefined;
-  }
-
-  /** False when the unit does not exist in the target. */
-  enable(name: string): boolean {
-    if (this.done.has(name)) return true;
-    this.done.add(name);
-    const file = this.find(name);
-    if (file === undefined) return false;
-    const parsed = parseInstall(this.root.readText(file) ?? '');
-    const data = emptyInstall();
-    const warn = (m: string): void => {
-      this.warnings.push(m);
-    };
-    for (const w of parsed.warnings) warn(`${file}: ${w}`);
-    const err = parsed.error ?? applyInstall(data, name, file, parsed.assignments, { upheldBy: this.upheldBy, osRelease: this.osRelease }, warn);
-    if (err !== undefined) {
-      warn(`${name} is not enabled: ${err}`);
-      return true;
-    }
-    const expand = (s: string): string | undefined => {
-      const r = expandSpecifiers(s, { name, defaultInstance: data.defaultInstance, osRelease: this.osRelease });
-      if ('error' in r) {
-        warn(`${file}: ${s}: ${r.error}; ignored`);
-        return undefined;
-      }
-      return r.value;
-    };
-    const dirs: Array<[string[], string]> = [[data.wantedBy, 'wants'], [data.requiredBy, 'requires'], [data.upheldBy, 'upholds']];
-    for (const [targets, suffix] of dirs) {
-      for (const t of targets) {
-        const target = expand(t);
-        if (target !== undefined) this.links.set(`${CONFIG_DIR}/${target}.${suffix}/${name}`, file);
-      }
-    }
-    for (const a of data.aliases) {
-      const alias = expand(a);
-      if (alias !== undefined && alias !== name) this.links.set(`${CONFIG_DIR}/${alias}`, file);
-    }
-    for (const also of data.also) this.enable(also);
-    return true;
-  }
 }

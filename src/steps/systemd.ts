@@ -757,6 +757,52 @@ function planSystemd(ctx: StepContext): StepOutput {
   return { actions: [...removals, ...actions.values()], problems, warnings: inst.warnings.map((w) => `systemd: ${w}`) };
 }
 
+/** What a step other than systemd asks of `systemctl enable` / `disable`. */
+export interface InstallRequest {
+  /** Step name for the actions. */
+  step: string;
+  enable?: readonly string[];
+  disable?: readonly string[];
+  /** Unit files the step writes in this same apply, by path: planning reads them as if written. */
+  files?: ReadonlyMap<string, Buffer>;
+}
+
+export interface InstallResult {
+  /** Links to make and links to remove. */
+  actions: Action[];
+  /** Problems by unit name. */
+  problems: Array<{ unit: string; message: string; hint?: string }>;
+  warnings: string[];
+  /** Units asked for that exist nowhere in the target's unit search path. */
+  missing: string[];
+}
+
+/**
+ * `systemctl enable`/`disable` for units another step brings or needs (a container's
+ * service, systemd-networkd, wpa_supplicant@IFACE): the same port of systemctl as the
+ * systemd step's, Also=, templates, aliases and drop-ins included. A unit that does not
+ * exist is reported in `missing` rather than as a problem, so the step can say what
+ * to install.
+ */
+export function installLinks(root: TargetRoot, req: InstallRequest): InstallResult {
+  const view = new UnitView(root);
+  for (const [path, data] of req.files ?? []) view.set(path, { type: 'file', data });
+  const version = systemdVersion(root);
+  const osRelease = parseOsRelease(root.readText('/etc/os-release') ?? root.readText('/usr/lib/os-release') ?? '');
+  const inst = new Installer(view, unitSearchPath(root), { upheldBy: version === undefined || version >= UPHELD_BY_SINCE, osRelease });
+  const names = [...(req.disable ?? []), ...(req.enable ?? [])];
+  const missing = (req.enable ?? []).filter((n) => !unitExists(view, n));
+  const indexed = (list: readonly string[] | undefined, offset: number) => (list ?? []).flatMap((name, i) => (missing.includes(name) ? [] : [{ name, origin: offset + i }]));
+  inst.disable(indexed(req.disable, 0));
+  inst.enable(indexed(req.enable, (req.disable ?? []).length));
+  const actions: Action[] = [];
+  // A folder that still holds a planned link is not removed.
+  for (const [path, why] of inst.removals) if (![...inst.links.keys()].some((l) => l === path || l.startsWith(`${path}/`))) actions.push({ kind: 'absent', path, step: req.step, why });
+  for (const [path, l] of inst.links) actions.push({ kind: 'symlink', path, target: l.target, uid: 0, gid: 0, step: req.step, why: l.why });
+  const problems = inst.problems.map((p) => ({ unit: names[p.origin] ?? '', message: p.message, ...(p.hint !== undefined ? { hint: p.hint } : {}) }));
+  return { actions, problems, warnings: inst.warnings, missing };
+}
+
 function unitExists(view: UnitView, name: string): boolean {
   const template = templateOf(name);
   const names = template !== undefined && template !== name ? [name, template] : [name];

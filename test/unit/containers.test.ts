@@ -282,7 +282,11 @@ describe('the containers step', () => {
     expect(out.problems).toEqual([]);
     expect(fileText(out, '/etc/systemd/system/container-web.service')).toBe(renderFallbackService(WEB, { podman: '/usr/bin/podman' }));
     expect(byPath(out).get('/etc/systemd/system/multi-user.target.wants/container-web.service')).toMatchObject({ kind: 'symlink', target: '/etc/systemd/system/container-web.service' });
-    expect(out.warnings).toEqual(['containers: podman-auto-update.timer does not exist in the target, so auto_update has no timer to run it; run podman auto-update some other way']);
+    expect(out.warnings).toEqual([
+      'containers: podman-auto-update.timer does not exist in the target, so auto_update has no timer to run it; run podman auto-update some other way',
+      // As systemctl warns: this minimal target has no multi-user.target.
+      'containers: container-web.service is added as a dependency to multi-user.target, which does not exist in the target',
+    ]);
   });
 
   it('removes the wants link of a container that is not enabled (fallback)', () => {
