@@ -40,12 +40,19 @@ export interface LoadedConfig {
 /** Keys whose scalar values are secrets wherever they appear. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'password_hash', 'psk', 'passwd', 'hashed_passwd', 'plain_text_passwd']);
 
+/** Keys of the format that name a secret-sounding setting but hold none (a yes/no). */
+const NOT_SECRET_KEYS: ReadonlySet<string> = new Set(['password_authentication']);
+
 /** Secret keys, and keys that look like a misspelling of one: their values are masked too. */
 export function isSecretKey(key: string): boolean {
   let v = secretKeyMemo.get(key);
   if (v === undefined) {
-    // The regex catches most forms; the distance catches "pasword" and "pa..ssword".
-    v = SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || (Math.abs(key.length - 8) <= 3 && editDistance(key.toLowerCase(), 'password') <= 3);
+    const k = key.toLowerCase();
+    // The regex catches most forms; the distance catches "pasword" and "pa..ssword"; a
+    // piece of "password" catches a key cut short ("word:", "passw:").
+    v =
+      !NOT_SECRET_KEYS.has(key) &&
+      (SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || (k.length >= 4 && 'password'.includes(k)) || (Math.abs(key.length - 8) <= 3 && editDistance(k, 'password') <= 3));
     secretKeyMemo.set(key, v);
   }
   return v;
@@ -291,14 +298,12 @@ function maskSecrets(cfg: LoadedConfig, lineStart: number, lineEnd: number, para
   let line = chars.join('');
   // A misspelt key ("pasword:") is not under a secret key, but its value still is one.
   line = line.replace(
-    /((?:^|[^\w-])["']?[\w-]*(?:pass|assw|pwd|psk|secret|hash|token)[\w-]*["']?\s*:\s*)(\S.*)$/i,
-    (_m, head: string, rest: string) => head + '*'.repeat(Math.min(rest.length, 8)),
+    /((?:^|[^\w-])["']?([\w-]*(?:pass|assw|pwd|psk|secret|hash|token)[\w-]*)["']?\s*:\s*)(\S.*)$/i,
+    (m, head: string, key: string, rest: string) => (NOT_SECRET_KEYS.has(key) ? m : head + '*'.repeat(Math.min(rest.length, 8))),
   );
   // A crypt hash that lost its key to a typo.
   line = line.replace(/\$(?:1|2[aby]|5|6|7|y|gy|sha1|md5)\$[^\s"',}\]]*/g, '********');
   if (/PRIVATE KEY/.test(line)) line = line.replace(/\S+/g, (w) => '*'.repeat(Math.min(w.length, 8)));
-  // Where the text did not parse, the parser cannot say which value is a secret: hide
-  // anything that looks like key material (long, mixed case and digits).
   // Where the text did not parse, the parser cannot say which value is a secret: show
   // the structure (indentation, keys, punctuation) and hide every value, keeping
   // lengths so the caret still points at the right column.

@@ -140,3 +140,19 @@ describe('invalid configs: exact line, column and path', () => {
     });
   }
 });
+
+describe('secrets in the source lines of diagnostics', () => {
+  const sourceOf = (yaml: string): string => validateText('c.yaml', yaml).diagnostics.map((d) => d.source).join('\n');
+
+  it('masks the value of a secret key cut short ("word:", "passw:")', () => {
+    for (const key of ['word', 'passw', 'sswor']) {
+      const src = sourceOf(`version: 1\nnetwork:\n  connections:\n    - name: w\n      type: wifi\n      wifi:\n        ssid: x\n        ${key}: hunter2-secret\n`);
+      expect(src, key).toContain(`${key}: `);
+      expect(src, key).not.toContain('hunter2-secret');
+    }
+  });
+
+  it('shows ssh.password_authentication, which holds no secret', () => {
+    expect(sourceOf('version: 1\nssh:\n  password_authentication: yes\n')).toContain('password_authentication: yes');
+  });
+});
