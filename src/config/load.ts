@@ -59,6 +59,18 @@ export function isSecretKey(key: string): boolean {
 }
 const secretKeyMemo = new Map<string, boolean>();
 
+/** The keys that hold no secret in the maps that hold one (a user, a Wi-Fi network). */
+const USER_PLAIN_KEYS: ReadonlySet<string> = new Set(['name', 'uid', 'primary_group', 'groups', 'gecos', 'home', 'shell', 'system', 'ssh_authorized_keys', 'sudo']);
+const WIFI_PLAIN_KEYS: ReadonlySet<string> = new Set(['ssid', 'security', 'hidden']);
+
+/** For a map at PATH that holds a secret, its keys that do not; else undefined. */
+function secretHolderKeys(path: readonly PathSeg[]): ReadonlySet<string> | undefined {
+  const last = path[path.length - 1];
+  if (last === 'wifi') return WIFI_PLAIN_KEYS;
+  if (typeof last === 'number' && path[path.length - 2] === 'users') return USER_PLAIN_KEYS;
+  return undefined;
+}
+
 /** Keys, at any depth, whose plain-integer values are file modes and need their source text kept. */
 const RAW_KEYS: ReadonlySet<string> = new Set(['mode']);
 
@@ -134,7 +146,10 @@ export function loadConfig(file: string, text: string): LoadedConfig {
           nodes.set(pointer([...path, name]), { key: keySpan, value: v && v.range ? rangeOf(v.range) : keySpan });
           continue;
         }
-        out[name] = walk(v, [...path, name], keySpan, name);
+        // In a map that holds a secret, a key it does not know is most likely that
+        // secret's key misspelt ("pord:"): its value is masked like the secret's.
+        const known = secretHolderKeys(path);
+        out[name] = walk(v, [...path, name], keySpan, known !== undefined && !known.has(name) ? 'password' : name);
       }
       return out;
     }
