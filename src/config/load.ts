@@ -210,10 +210,10 @@ function explainYamlError(code: string, message: string, file: string): { messag
   const json = /\.json$/i.test(file);
   // The parser quotes the offending source in some messages; that text may be a
   // secret, and the caret already shows where it is.
+  // Whatever follows the first ": " is quoted source ("Not a YAML token: Hunter2").
   const first = firstLine(message)
     .replace(/ at line \d+, column \d+:?$/, '')
-    .replace(/(?: in YAML stream)?:\s*["'].*$/, '')
-    .replace(/(extra characters):.*$/, '$1');
+    .replace(/(?: in YAML stream)?:\s.*$/, '');
   switch (code) {
     case 'DUPLICATE_KEY':
       return { message: 'this key appears twice in the same map', hint: 'keep one of them; the format never merges repeated keys' };
@@ -324,6 +324,8 @@ function maskSecrets(cfg: LoadedConfig, lineStart: number, lineEnd: number, para
   // lengths so the caret still points at the right column.
   if (paranoid) {
     const stars = (w: string) => '*'.repeat(w.length);
+    // A secret-like word whose colon is lost ("plain_text_passw Hunter2"): hide what follows.
+    line = line.replace(/((?:pass|assw|pwd|psk|secret|hash|token)[\w-]*["']?\s+)(\S.*)$/i, (_m, head: string, rest: string) => head + stars(rest));
     line = line
       .replace(/"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?/g, (q) => q[0] + stars(q.slice(1, -1)) + (q.length > 1 ? q[q.length - 1] : ''))
       .replace(/(:\s+)([^\s#"'[{][^#]*)$/, (_m, head: string, v: string) => head + stars(v))

@@ -156,3 +156,18 @@ describe('secrets in the source lines of diagnostics', () => {
     expect(sourceOf('version: 1\nssh:\n  password_authentication: yes\n')).toContain('password_authentication: yes');
   });
 });
+
+describe('secrets in messages of documents that do not parse', () => {
+  const all = (yaml: string): string => JSON.stringify(validateText('c.yaml', yaml).diagnostics);
+
+  it('a parser message never quotes the source', () => {
+    const out = all('version: 1\nusers:\n  - name: a\n    password: | Hunter2-Secret\n');
+    expect(out).toContain('YAML syntax');
+    expect(out).not.toContain('Hunter2-Secret');
+  });
+
+  it('masks a value after a secret-like word that lost its colon', () => {
+    const out = all('version: 1\nusers:\n  - name: a\n    plain_text_passw Hunter2-secret\n    shell: [\n');
+    expect(out).not.toContain('Hunter2-secret');
+  });
+});
