@@ -78,7 +78,7 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
   }
   printPlan(io, result.plan, apply);
   if (apply) {
-    if (result.plan.planned.length === 0) io.out(`nothing to do: ${root} already matches ${configFile} (${result.plan.unchanged.length} paths checked)`);
+    if (result.plan.planned.length === 0 && result.report === undefined) io.out(`nothing to do: ${root} already matches ${configFile} (${result.plan.unchanged.length} paths checked)`);
     else {
       io.out(`applied ${result.plan.planned.length} change${result.plan.planned.length === 1 ? '' : 's'} to ${root}; report in ${REPORT_PATH}`);
       const hostKeys = result.report?.host_keys as Array<{ type: string; bits: number; fingerprint: string }> | undefined;
@@ -96,6 +96,9 @@ function planProblems(loaded: LoadedConfig, plan: Plan): Diagnostic[] {
 function printPlan(io: Output, plan: Plan, apply: boolean): void {
   const creates = plan.planned.filter((p) => p.change === 'create').length;
   const changes = plan.planned.length - creates;
+  // Storage's partition tables before and after (the storage step puts them in the report).
+  const storage = plan.report.storage;
+  if (Array.isArray(storage)) for (const line of storage) io.out(String(line));
   if (!apply) {
     for (const p of plan.planned) printAction(io, p);
     io.out(`${creates} to create, ${changes} to change, ${plan.unchanged.length} unchanged`);

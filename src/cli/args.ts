@@ -53,3 +53,17 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): ParsedArgs {
   }
   return { flags, positionals };
 }
+
+/** ARGV with short flags such as -o replaced by their long names. */
+export function expandShortFlags(argv: readonly string[], short: Readonly<Record<string, string>>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    out.push(short[a] ?? a);
+  }
+  return out;
+}

@@ -6,6 +6,8 @@ import type { Output } from './output.js';
 import { runValidate, validateHelp } from './validate.js';
 import { applyHelp, planHelp } from './apply-help.js';
 import { runHelp } from './run-help.js';
+import { driveHelp, imageHelp, initHelp } from './media-help.js';
+import { convertHelp } from './convert-help.js';
 import { nearest } from '../config/checks/suggest.js';
 
 declare const FLINT_VERSION: string | undefined;
@@ -20,6 +22,10 @@ Commands:
   plan --root DIR CONFIG   show what applying CONFIG to a target root would change
   apply --root DIR CONFIG  apply CONFIG to a target root, all or nothing
   run                      at first boot: find the config (command line, fw_cfg, media) and apply it
+  init                     write a new config, asking a few questions (or from options)
+  drive create|write       make a config stick: an image file, or straight onto a USB stick
+  image apply|embed        apply a config to a raw disk image, or put it on the image's boot partition
+  convert FILE             print the flint config for an Ignition, cloud-init or Combustion config
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;
@@ -36,6 +42,10 @@ const commands: Record<string, Command> = {
   plan: { help: planHelp, run: async (argv, io) => (await import('./apply.js')).runPlanOrApply(argv, io, false) },
   apply: { help: applyHelp, run: async (argv, io) => (await import('./apply.js')).runPlanOrApply(argv, io, true) },
   run: { help: runHelp, run: async (argv, io) => (await import('./run.js')).runRun(argv, io) },
+  init: { help: initHelp, run: async (argv, io) => (await import('./init.js')).runInit(argv, io) },
+  drive: { help: driveHelp, run: async (argv, io) => (await import('./drive.js')).runDrive(argv, io) },
+  image: { help: imageHelp, run: async (argv, io) => (await import('./image.js')).runImage(argv, io) },
+  convert: { help: convertHelp, run: async (argv, io) => (await import('./convert.js')).runConvert(argv, io) },
 };
 
 export function main(argv: readonly string[], io: Output): number | Promise<number> {

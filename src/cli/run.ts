@@ -1,13 +1,47 @@
-/** `flint run`: find the config at first boot and apply it to the target root. */
-import { existsSync, readFileSync } from 'node:fs';
+/**
+ * `flint run`: find the config at first boot and apply it to the target root, in a new
+ * btrfs snapshot where the root has snapper's layout, else under the engine's journal.
+ * After success: a marker so the next boot is not a first boot, a console summary and
+ * the result written back to the medium. After a failure: the step, the error and the
+ * config's source, the root as before, and exit 1 (the boot stops) unless
+ * flint.on_failure=continue.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseCmdline } from '../discover/cmdline.js';
-import { detectFirstBoot } from '../discover/firstboot.js';
+import type { BootOptions } from '../discover/cmdline.js';
+import { detectFirstBoot, DONE_MARKER } from '../discover/firstboot.js';
 import { machineFacts } from '../discover/facts.js';
 import { defaultTimeoutMs, discover, DiscoveryError } from '../discover/sources.js';
-import { runPlanOrApply } from './apply.js';
+import type { Found } from '../discover/sources.js';
+import { countBySeverity, formatDiagnostic } from '../config/diagnostics.js';
+import type { Diagnostic } from '../config/diagnostics.js';
+import { makeDiagnostic } from '../config/load.js';
+import { spanOf } from '../config/validate.js';
+import type { FlintConfig } from '../config/validate.js';
+import { ApplyError } from '../engine/apply.js';
+import type { ApplyProgress } from '../engine/apply.js';
+import { provision } from '../engine/provision.js';
+import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
+import type { Report } from '../engine/report.js';
+import { REPORT_PATH } from '../engine/report.js';
+import { exec } from '../exec.js';
+import { nodeCrypto } from '../lazy-builtins.js';
+import { TargetRoot } from '../target/root.js';
+import { chooseStrategy, SnapshotError } from '../transaction/snapshot.js';
+import type { Strategy } from '../transaction/snapshot.js';
 import { parseArgs, UsageError } from './args.js';
 import { runHelp } from './run-help.js';
 import type { Output } from './output.js';
+
+interface Paths {
+  sysroot: string;
+  fwCfg: string;
+  sys: string;
+  work: string;
+}
+
+type Source = Found;
 
 export async function runRun(argv: readonly string[], io: Output): Promise<number> {
   const args = parseArgs(argv, { booleans: ['json'], values: ['sysroot', 'cmdline', 'fw-cfg', 'sys', 'work'] });
@@ -20,12 +54,9 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
     const v = args.flags.get(name);
     return typeof v === 'string' ? v : dflt;
   };
-  const sysroot = value('sysroot', '/sysroot');
+  const paths: Paths = { sysroot: value('sysroot', '/sysroot'), fwCfg: value('fw-cfg', '/sys/firmware/qemu_fw_cfg'), sys: value('sys', '/sys'), work: value('work', '/run/flint') };
   const cmdlineFile = value('cmdline', '/proc/cmdline');
-  const fwCfg = value('fw-cfg', '/sys/firmware/qemu_fw_cfg');
-  const sys = value('sys', '/sys');
-  const work = value('work', '/run/flint');
-  if (!existsSync(sysroot)) throw new UsageError(`the target root ${sysroot} does not exist`);
+  if (!existsSync(paths.sysroot)) throw new UsageError(`the target root ${paths.sysroot} does not exist`);
   let cmdline: string;
   try {
     cmdline = readFileSync(cmdlineFile, 'utf8');
@@ -35,49 +66,255 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
   const boot = parseCmdline(cmdline);
   for (const p of boot.problems) io.err(`flint: warning: kernel command line: ${p}`);
 
-  const first = detectFirstBoot(sysroot, boot);
+  const first = detectFirstBoot(paths.sysroot, boot);
   if (!first.firstBoot) {
-    io.out(`flint: not the first boot (${first.reason} in ${sysroot}); nothing to do`);
+    io.out(`flint: not the first boot (${first.reason} in ${paths.sysroot}); nothing to do`);
     return 0;
   }
   io.err(`flint: first boot (${first.reason}); looking for a config`);
 
-  let found: Awaited<ReturnType<typeof discover>>;
+  let found: Source | undefined;
   try {
-    found = await discover({
-      boot,
-      sysroot,
-      fwCfg,
-      sys,
-      work,
-      timeoutMs: boot.timeoutS !== undefined ? boot.timeoutS * 1000 : defaultTimeoutMs(),
-      log: (line) => io.err(`flint: ${line}`),
-      countdown: (left) => io.err(`waiting for a config medium: ${left} s left`),
-    });
+    found = await findConfig(boot, paths, io);
   } catch (e) {
-    if (e instanceof DiscoveryError) {
-      io.err(`flint: ${e.message}`);
-      io.out('flint: no config applied');
-      return 1;
-    }
-    throw e;
+    if (!(e instanceof DiscoveryError)) throw e;
+    io.err(`flint: ${e.message}`);
+    io.out('flint: no config applied');
+    return failed(boot, io);
   }
   if (found === undefined) {
     if (boot.require) {
       io.out('flint: no flint config found, and flint.require=1 is set: stopping');
-      return 1;
+      return failed(boot, io);
     }
     io.out('no flint config found; booting unconfigured');
     return 0;
   }
   io.err(`flint: applying the config from ${found.source}`);
-  const facts = machineFacts(sys);
-  // The same validate, plan, apply and summary as `flint apply`, facts passed as its flags.
-  const applyArgv = ['--root', sysroot];
-  if (facts.macs !== undefined) applyArgv.push('--mac', facts.macs.join(','));
-  if (facts.serial !== undefined) applyArgv.push('--serial', facts.serial);
-  if (facts.machineUuid !== undefined) applyArgv.push('--machine-uuid', facts.machineUuid);
-  if (args.flags.has('json')) applyArgv.push('--json');
-  applyArgv.push('--', found.configFile);
-  return runPlanOrApply(applyArgv, io, true);
+  return applyFound(found, boot, paths, io, args.flags.has('json'));
+}
+
+/** The config by the spec's order: flint's own and the other tools' at each level (see discover/sources.ts). */
+async function findConfig(boot: BootOptions, paths: Paths, io: Output): Promise<Source | undefined> {
+  return discover({
+    boot,
+    sysroot: paths.sysroot,
+    fwCfg: paths.fwCfg,
+    sys: paths.sys,
+    work: paths.work,
+    timeoutMs: boot.timeoutS !== undefined ? boot.timeoutS * 1000 : defaultTimeoutMs(),
+    log: (line) => io.err(`flint: ${line}`),
+    countdown: (left) => io.err(`waiting for a config medium: ${left} s left`),
+  });
+}
+
+async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Output, json: boolean): Promise<number> {
+  const log = (line: string) => io.err(line.startsWith('flint: ') || line.startsWith('  [') ? line : `flint: ${line}`);
+  let strategy: Strategy;
+  try {
+    strategy = await chooseStrategy({ sysroot: paths.sysroot, work: paths.work, log });
+  } catch (e) {
+    if (!(e instanceof SnapshotError)) throw e;
+    return failure(io, boot, found, 'snapshot', e.message, 'nothing was changed');
+  }
+  io.err(`flint: applying into ${strategy.describe}`);
+  const facts: MachineFacts = machineFacts(paths.sys);
+  let result: ProvisionResult;
+  try {
+    result = await provision({
+      root: strategy.root,
+      configFile: found.configFile,
+      apply: true,
+      facts,
+      scripts: 'all',
+      work: paths.work,
+      // The medium is never a target of storage, whichever partition of it the config came from.
+      ...(found.medium !== undefined ? { excludeDevices: [found.medium.device.node] } : {}),
+      log,
+      ...(json ? {} : { progress: ((done, total, p) => io.err(`  [${done}/${total}] ${p.change === 'create' ? 'created' : 'changed'} ${p.action.path}`)) satisfies ApplyProgress }),
+    });
+  } catch (e) {
+    await strategy.abort(log);
+    if (e instanceof ApplyError) return failure(io, boot, found, e.step ?? 'apply', e.message, asBefore(strategy));
+    return failure(io, boot, found, 'apply', (e as Error).message, asBefore(strategy));
+  }
+  if (!result.ok) {
+    await strategy.abort(log);
+    printDiagnostics(io, result);
+    const { errors } = countBySeverity(diagnosticsOf(result));
+    io.out(`${found.configFile}: ${result.stage === 'validate' ? 'invalid' : 'does not fit the target'} (${errors} error${errors === 1 ? '' : 's'}); nothing was written`);
+    return failure(io, boot, found, result.stage, result.stage === 'validate' ? 'the config is invalid (above)' : 'the config does not fit the target (above)', 'nothing was written');
+  }
+  for (const d of result.diagnostics) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+  for (const w of result.plan.warnings) io.err(`warning: ${w}`);
+  if (result.recovered !== undefined) io.err(`flint: an interrupted apply was found in the target and rolled back (${result.recovered} paths restored)`);
+  const summary = summarize(strategy.root, strategy.kind === 'snapshot' ? `${paths.sysroot} (${strategy.describe})` : paths.sysroot, result, result.config);
+  try {
+    markDone(strategy.root, result.report, found.source);
+  } catch (e) {
+    log(`could not write ${DONE_MARKER} (${(e as Error).message}): the next boot runs flint again unless systemd has committed /etc/machine-id`);
+  }
+  try {
+    await strategy.commit(log);
+  } catch (e) {
+    await strategy.abort(log).catch(() => undefined);
+    const state = strategy.kind === 'snapshot' ? 'the lines above say whether the new snapshot was deleted or is already the default' : asBefore(strategy);
+    return failure(io, boot, found, 'commit', (e as Error).message, state);
+  }
+  if (json) io.out(JSON.stringify({ ok: true, source: found.source, strategy: strategy.kind, ...(result.report ? { report: result.report } : {}) }, null, 2));
+  else for (const line of summary) io.out(line);
+  const medium = found.medium;
+  if (medium !== undefined && boot.report && result.report !== undefined) await writeBack(medium, result.report, summary, paths.work, log);
+  else if (medium !== undefined && !boot.report) log('flint.report=0: nothing written back to the medium');
+  return 0;
+}
+
+function asBefore(s: Strategy): string {
+  return s.kind === 'snapshot' ? 'the new snapshot was deleted; the default subvolume is as before' : "every change flint made was rolled back (a script's own writes elsewhere are not: see docs/first-boot.md)";
+}
+
+/** The failure lines: the step, the error, the config's source, and what happens next. */
+function failure(io: Output, boot: BootOptions, found: Source, step: string, message: string, state: string): number {
+  io.err(`flint: FAILED in step ${step}: ${message}`);
+  io.err(`flint: config: ${found.source}`);
+  io.err(`flint: ${state}`);
+  return failed(boot, io);
+}
+
+function failed(boot: BootOptions, io: Output): number {
+  if (boot.onFailure === 'continue') {
+    io.err('flint: flint.on_failure=continue: the boot goes on, unconfigured');
+    return 0;
+  }
+  io.err('flint: stopping the boot (flint.on_failure=continue on the kernel command line boots on unconfigured instead)');
+  return 1;
+}
+
+function diagnosticsOf(result: Exclude<ProvisionResult, { ok: true }>): Diagnostic[] {
+  if (result.stage === 'validate') return result.diagnostics;
+  const { loaded, plan } = result;
+  const problems = plan.problems.map((p) => makeDiagnostic(loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(loaded, p.path, p.path.length === 1 ? 'key' : 'value'), path: p.path }));
+  return [...result.diagnostics, ...problems];
+}
+
+function printDiagnostics(io: Output, result: Exclude<ProvisionResult, { ok: true }>): void {
+  for (const d of diagnosticsOf(result)) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+}
+
+/** The console summary: what was applied, users, addresses, the target's SSH host key fingerprints. */
+export function summarize(root: string, shown: string, result: Extract<ProvisionResult, { ok: true }>, config: FlintConfig | undefined): string[] {
+  const n = result.plan.planned.length;
+  const lines = [n === 0 ? `nothing to change in ${shown}` : `applied ${n} change${n === 1 ? '' : 's'} to ${shown}; report in ${REPORT_PATH}`];
+  const scripts = (result.report?.scripts ?? []) as Array<{ name: string; stage: string; exit_code: number }>;
+  if (scripts.length > 0) lines.push(`  scripts: ${scripts.map((s) => `${s.name} (${s.stage}, exit ${s.exit_code})`).join(', ')}`);
+  const users = (config?.users ?? []).map((u) => u.name);
+  if (users.length > 0) lines.push(`  users: ${users.join(', ')}`);
+  for (const c of config?.network?.connections ?? []) {
+    const v4 = c.ipv4?.method === 'static' ? (c.ipv4.addresses ?? []).join(' ') : c.ipv4?.method ?? 'dhcp';
+    const v6 = c.ipv6?.method === 'static' ? (c.ipv6.addresses ?? []).join(' ') : c.ipv6?.method ?? 'auto';
+    lines.push(`  network ${c.name}${c.interface !== undefined ? ` (${c.interface})` : ''}: IPv4 ${v4}, IPv6 ${v6}`);
+  }
+  for (const k of hostKeyFingerprints(root)) lines.push(`  host key ${k}`);
+  return lines;
+}
+
+/** SHA256 fingerprints of /etc/ssh/ssh_host_*_key.pub in the target, as ssh-keygen -l shows them. */
+export function hostKeyFingerprints(root: string): string[] {
+  const t = new TargetRoot(root);
+  const out: string[] = [];
+  let names: string[];
+  try {
+    names = t.list('/etc/ssh');
+  } catch {
+    return [];
+  }
+  for (const name of names.filter((f) => /^ssh_host_.+_key\.pub$/.test(f)).sort()) {
+    const [type, b64] = (t.readText(`/etc/ssh/${name}`) ?? '').trim().split(/\s+/);
+    if (type === undefined || b64 === undefined) continue;
+    const blob = Buffer.from(b64, 'base64');
+    const fp = nodeCrypto().createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+    out.push(`SHA256:${fp} (${type})`);
+  }
+  return out;
+}
+
+/** The marker that makes the next boot not a first boot (firstboot.ts), in the root just configured. */
+function markDone(root: string, report: Report | undefined, source: string): void {
+  const t = new TargetRoot(root);
+  const data = { flint: report?.flint ?? 'dev', finished: new Date().toISOString(), source, config_sha256: report?.config.sha256 };
+  t.writeFile(DONE_MARKER, Buffer.from(JSON.stringify(data, null, 2) + '\n'), 0o644, 0, 0);
+}
+
+/** RESULT.txt (for people) and result.json, in the config's folder on the medium. */
+export function resultFiles(report: Report, summary: readonly string[]): Array<{ name: string; data: string }> {
+  const text = [`flint ${report.flint}: configured this machine at ${report.finished}`, `config: ${report.config.file} (sha256 ${report.config.sha256})`, ...summary, ''].join('\n');
+  return [
+    { name: 'RESULT.txt', data: text },
+    { name: 'result.json', data: JSON.stringify(report, null, 2) + '\n' },
+  ];
+}
+
+/**
+ * The result written back to the medium when it is writable: FAT with mtools (no
+ * mount, so no vfat module needed), other filesystems mounted read-write briefly. Never
+ * fatal: the machine is configured either way.
+ */
+export async function writeBack(medium: { device: { node: string; type?: string }; folder: string }, report: Report, summary: readonly string[], work: string, log: (line: string) => void): Promise<boolean> {
+  const node = medium.device.node;
+  const type = medium.device.type || (await exec('blkid', ['-o', 'value', '-s', 'TYPE', '-p', node])).stdout.trim();
+  const folder = medium.folder.replace(/^\.?\/*|\/+$/g, '');
+  const name = node.split('/').pop() ?? '';
+  if (readSmall(`/sys/class/block/${name}/ro`) === '1' || type === 'iso9660' || type === 'udf') {
+    log(`${node}: read-only (${type}); the result is not written back`);
+    return false;
+  }
+  const dir = join(work, 'result');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = resultFiles(report, summary);
+  for (const f of files) writeFileSync(join(dir, f.name), f.data, { mode: 0o600 });
+  let ok: boolean;
+  if (type === 'vfat' || type === 'msdos') ok = await writeFat(node, folder, dir, files, log);
+  else ok = await writeMounted(node, type, folder, dir, files, work, log);
+  if (ok) log(`wrote ${folder === '' ? '' : folder + '/'}RESULT.txt and result.json to ${node}`);
+  return ok;
+}
+
+async function writeFat(node: string, folder: string, dir: string, files: Array<{ name: string }>, log: (l: string) => void): Promise<boolean> {
+  for (const f of files) {
+    const r = await exec('mcopy', ['-o', '-i', node, join(dir, f.name), `::/${folder === '' ? '' : folder + '/'}${f.name}`]);
+    if (!r.ok) {
+      log(`${node}: could not write ${f.name} back: ${r.summary}`);
+      return false;
+    }
+  }
+  return true;
+}
+
+async function writeMounted(node: string, type: string, folder: string, dir: string, files: Array<{ name: string }>, work: string, log: (l: string) => void): Promise<boolean> {
+  const mnt = join(work, 'result-mnt');
+  mkdirSync(mnt, { recursive: true, mode: 0o700 });
+  const m = await exec('mount', ['-o', 'rw,nodev,nosuid,noexec', '-t', type, node, mnt]);
+  if (!m.ok) {
+    log(`${node}: cannot mount it read-write (${m.summary}); the result is not written back`);
+    return false;
+  }
+  try {
+    for (const f of files) writeFileSync(join(mnt, folder, f.name), readFileSync(join(dir, f.name)), { mode: 0o644 });
+    return true;
+  } catch (e) {
+    log(`${node}: could not write the result back: ${(e as Error).message}`);
+    return false;
+  } finally {
+    const u = await exec('umount', [mnt]);
+    if (!u.ok) log(`${node}: could not unmount it: ${u.summary}`);
+    else rmdirSync(mnt);
+  }
+}
+
+function readSmall(p: string): string | undefined {
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }

@@ -60,7 +60,12 @@ export function isSecretKey(key: string): boolean {
 const secretKeyMemo = new Map<string, boolean>();
 
 /** The keys that hold no secret in the maps that hold one (a user, a Wi-Fi network). */
-const USER_PLAIN_KEYS: ReadonlySet<string> = new Set(['name', 'uid', 'primary_group', 'groups', 'gecos', 'home', 'shell', 'system', 'ssh_authorized_keys', 'sudo']);
+const USER_PLAIN_KEYS: ReadonlySet<string> = new Set([
+  ...['name', 'uid', 'primary_group', 'groups', 'gecos', 'home', 'shell', 'system', 'ssh_authorized_keys', 'sudo'],
+  // The same loader reads cloud-init's and Ignition's users, whose other keys are no secret either.
+  ...['homedir', 'selinux_user', 'lock_passwd', 'inactive', 'no_create_home', 'no_user_group', 'no_log_init', 'ssh_import_id', 'ssh_redirect_user', 'snapuser', 'expiredate', 'create_groups', 'doas'],
+  ...['sshAuthorizedKeys', 'homeDir', 'noCreateHome', 'primaryGroup', 'noUserGroup', 'noLogInit', 'shouldExist'],
+]);
 const WIFI_PLAIN_KEYS: ReadonlySet<string> = new Set(['ssid', 'security', 'hidden']);
 
 /** For a map at PATH that holds a secret, its keys that do not; else undefined. */

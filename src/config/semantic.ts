@@ -339,6 +339,8 @@ function checkStorage(storage: unknown, r: Reporter): void {
         if (prev !== undefined) r.error(at('label'), 'duplicate-partlabel', `partition label "${label}" is already used at ${prev}`, 'partitions are matched by label, so each label must be unique');
         else labels.set(label, `storage.disks[${i}].partitions[${j}]`);
         if (label.length > 36) r.error(at('label'), 'partlabel', 'a GPT partition label holds at most 36 characters');
+        // sfdisk scripts quote names with double quotes and know no escapes.
+        if (/["\\\x00-\x1f]/.test(label)) r.error(at('label'), 'partlabel', 'a GPT partition label may not hold double quotes, backslashes or control characters', 'use letters, digits, "-" and "_", e.g. var');
       }
       const size = str(p.size);
       if (size !== undefined) {

@@ -16,7 +16,7 @@ export interface BootOptions {
   sha512?: string;
   /** `ignition.config.url=`: an Ignition config, which flint does not read yet. */
   ignitionUrl?: string;
-  /** `combustion.url=`: a Combustion script, which flint does not run yet. */
+  /** `combustion.url=`: a Combustion script (only https:// is fetched). */
   combustionUrl?: string;
   /** The first-boot flags present (`flint.firstboot`, `ignition.firstboot`, `combustion.firstboot`). */
   firstbootFlags: string[];
@@ -24,6 +24,10 @@ export interface BootOptions {
   timeoutS?: number;
   /** `flint.require=1`: no config found is an error. */
   require: boolean;
+  /** `flint.report=0` turns off writing RESULT.txt and result.json back to the config medium. */
+  report: boolean;
+  /** `flint.on_failure=continue`: a failed apply exits 0 so the boot goes on, unconfigured. Default stop. */
+  onFailure: 'stop' | 'continue';
   /** Malformed flint options, one message each; the option is ignored. */
   problems: string[];
 }
@@ -65,7 +69,7 @@ function flagValue(name: string, value: string | undefined, problems: string[]):
 }
 
 export function parseCmdline(text: string): BootOptions {
-  const opts: BootOptions = { firstbootFlags: [], require: false, problems: [] };
+  const opts: BootOptions = { firstbootFlags: [], require: false, report: true, onFailure: 'stop', problems: [] };
   const firstboot = new Map<string, boolean>();
   for (const param of splitCmdline(text)) {
     const eq = param.indexOf('=');
@@ -104,6 +108,15 @@ export function parseCmdline(text: string): BootOptions {
         if (on !== undefined) opts.require = on;
         break;
       }
+      case 'flint.report': {
+        const on = flagValue(name, value, opts.problems);
+        if (on !== undefined) opts.report = on;
+        break;
+      }
+      case 'flint.on_failure':
+        if (value === 'stop' || value === 'continue') opts.onFailure = value;
+        else opts.problems.push(`flint.on_failure=${value ?? ''}: expected stop or continue; ignored`);
+        break;
     }
   }
   opts.firstbootFlags = FIRSTBOOT.filter((f) => firstboot.get(f) === true);

@@ -2,7 +2,7 @@
  * Whether this boot is the first: the target's /etc/machine-id is missing, empty or
  * `uninitialized` (systemd's own first-boot rule), or the kernel command line says so.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BootOptions } from './cmdline.js';
 
@@ -12,14 +12,25 @@ export interface FirstBoot {
   reason: string;
 }
 
-/** The rule itself, on the machine-id file's content (undefined: missing). */
-export function decideFirstBoot(machineId: string | undefined, boot: Pick<BootOptions, 'firstbootFlags'>): FirstBoot {
+/**
+ * Written by `flint run` into the root it configured. flint leaves /etc/machine-id alone
+ * (systemd's first-boot work, presets and systemd-machine-id-commit, still needs to see a
+ * first boot); until systemd has committed the id, this file says flint is done. It is in
+ * /etc, not /var: the initramfs sees only the root filesystem.
+ */
+export const DONE_MARKER = '/etc/.flint-result.json';
+
+/** The rule itself, on the machine-id file's content (undefined: missing) and whether flint's marker is there. */
+export function decideFirstBoot(machineId: string | undefined, boot: Pick<BootOptions, 'firstbootFlags'>, done = false): FirstBoot {
   if (boot.firstbootFlags.length > 0) return { firstBoot: true, reason: `${boot.firstbootFlags.join(', ')} on the kernel command line` };
-  if (machineId === undefined) return { firstBoot: true, reason: '/etc/machine-id is missing' };
-  const id = machineId.trim();
-  if (id === '') return { firstBoot: true, reason: '/etc/machine-id is empty' };
-  if (id === 'uninitialized') return { firstBoot: true, reason: '/etc/machine-id is "uninitialized"' };
-  return { firstBoot: false, reason: '/etc/machine-id is set' };
+  const id = machineId?.trim();
+  let reason: string;
+  if (id === undefined) reason = '/etc/machine-id is missing';
+  else if (id === '') reason = '/etc/machine-id is empty';
+  else if (id === 'uninitialized') reason = '/etc/machine-id is "uninitialized"';
+  else return { firstBoot: false, reason: '/etc/machine-id is set' };
+  if (done) return { firstBoot: false, reason: `${reason}, but ${DONE_MARKER} says flint already configured it (flint.firstboot runs it again)` };
+  return { firstBoot: true, reason };
 }
 
 export function detectFirstBoot(sysroot: string, boot: Pick<BootOptions, 'firstbootFlags'>): FirstBoot {
@@ -30,5 +41,5 @@ export function detectFirstBoot(sysroot: string, boot: Pick<BootOptions, 'firstb
     // Anything but "not there" (a dangling link counts as not there) is not a reason to provision.
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  return decideFirstBoot(machineId, boot);
+  return decideFirstBoot(machineId, boot, existsSync(join(sysroot, DONE_MARKER.slice(1))));
 }

@@ -1,12 +1,18 @@
 /**
  * Finding the config at first boot, in the spec's order ("Where a config is found"):
- *   1. the kernel command line (`flint.config=LABEL=NAME:/path`; https URLs are not
- *      fetched yet and are an error rather than a silent skip),
- *   2. QEMU fw_cfg: `opt/flint/config`,
+ *   1. the kernel command line: `flint.config=` (an https URL, checked against
+ *      `flint.config.sha512=`, or `LABEL=NAME:/path`), else `ignition.config.url=`,
+ *      else `combustion.url=` (https only);
+ *   2. QEMU fw_cfg: `opt/flint/config`, `opt/com.coreos/config` (Ignition),
+ *      `opt/org.opensuse.combustion/script`;
  *   3. a filesystem labelled flint, combustion, ignition, cidata or install (in that
- *      order, labels compared case-insensitively) carrying `flint/config.yaml|.yml|.json`,
+ *      order, labels compared case-insensitively) carrying, in this order,
+ *      `flint/config.yaml|.yml|.json`, `ignition/config.ign`, `combustion/script`, or
+ *      a NoCloud seed (`user-data`, `meta-data`, `network-config`);
  *   4. `flint.yaml` on the target's boot partition, where the target has it mounted
- *      (boot/firmware, boot, boot/efi under the sysroot).
+ *      (boot/firmware, boot, boot/efi under the sysroot), else on a FAT partition of
+ *      the disk that holds the sysroot (with the payloads it names beside it).
+ * Other tools' configs are found here and converted when applied (convert/any.ts).
  * Block devices are found through sysfs and `blkid -p`, never /dev/disk/by-*: machines
  * without udev (containers, an early initramfs) have no such links. A medium is
  * mounted read-only, the config's folder copied to the work folder (RAM) and the
@@ -14,25 +20,45 @@
  * ISO 9660 medium that the kernel cannot mount (no driver) is read with mtools or
  * xorriso instead.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { cp, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { chmod, cp, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { exec } from '../exec.js';
 import type { BootOptions } from './cmdline.js';
+import type { ConfigFormat } from '../config/format.js';
 import { downloadHttps, redactUrl } from '../steps/sources.js';
 import { nodeCrypto } from '../lazy-builtins.js';
+import { parse as parseYaml } from 'yaml';
 
 /** Medium labels flint looks for, in the order that decides between them. */
 export const LABELS = ['flint', 'combustion', 'ignition', 'cidata', 'install'] as const;
 const CONFIG_NAMES = ['flint/config.yaml', 'flint/config.yml', 'flint/config.json'];
-/** Files of other provisioners that a medium may carry: recognised, not read yet. */
-const FOREIGN = [
-  { file: 'ignition/config.ign', what: 'Ignition configs are not read yet' },
-  { file: 'combustion/script', what: 'Combustion scripts are not run yet' },
-  { file: 'user-data', what: 'cloud-init user-data is not read yet' },
+/**
+ * What a medium may carry, in the order the spec gives: flint's config, then the
+ * configs of the tools flint reads (converted when applied, see convert/any.ts).
+ */
+const ON_MEDIUM: ReadonlyArray<{ file: string; format: ConfigFormat }> = [
+  ...CONFIG_NAMES.map((file) => ({ file, format: 'flint' as const })),
+  { file: 'ignition/config.ign', format: 'ignition' },
+  { file: 'combustion/script', format: 'combustion' },
+  { file: 'user-data', format: 'cloud-init' },
+];
+/** A NoCloud seed's files, all at the top of its medium. */
+const SEED_FILES = ['user-data', 'meta-data', 'network-config'];
+/** What to do instead of a URL flint does not fetch. */
+const URL_ALTERNATIVE: Record<ConfigFormat, string> = {
+  flint: ' (or LABEL=NAME:/path)',
+  ignition: '; serve the config over https, or put it on a medium labelled ignition as ignition/config.ign',
+  combustion: '; serve the script over https, or put it on a medium labelled combustion as combustion/script',
+  'cloud-init': '',
+};
+const FW_CFG: ReadonlyArray<{ key: string; format: ConfigFormat }> = [
+  { key: 'opt/flint/config', format: 'flint' },
+  { key: 'opt/com.coreos/config', format: 'ignition' },
+  { key: 'opt/org.opensuse.combustion/script', format: 'combustion' },
 ];
 /** The top-level names on a medium that discovery reads. */
-const MEDIUM_ENTRIES = [...new Set([...CONFIG_NAMES, ...FOREIGN.map((f) => f.file)].map((f) => f.split('/')[0]!))];
+const MEDIUM_ENTRIES = [...new Set([...ON_MEDIUM.map((f) => f.file.split('/')[0]!), ...SEED_FILES])];
 const BOOT_FILES = ['boot/firmware/flint.yaml', 'boot/flint.yaml', 'boot/efi/flint.yaml'];
 
 export class DiscoveryError extends Error {}
@@ -61,6 +87,8 @@ export interface Found {
   configFile: string;
   /** Where it came from, for the console. */
   source: string;
+  /** Its format: flint's own, or one flint converts. */
+  format: ConfigFormat;
   /** The block device it was read from, for writing the result back; absent for fw_cfg, URLs and the target's own boot folder. */
   medium?: Medium;
 }
@@ -83,19 +111,22 @@ export async function discover(o: DiscoverOptions): Promise<Found | undefined> {
   if (fromFw !== undefined) return fromFw;
   const fromMedia = await fromLabelledMedia(o);
   if (fromMedia !== undefined) return fromMedia;
-  return fromBootPartition(o);
+  return (await fromBootPartition(o)) ?? fromTargetDiskFat(o);
 }
 
 async function fromKernelCmdline(o: DiscoverOptions): Promise<Found | undefined> {
   const { boot } = o;
-  if (boot.ignitionUrl !== undefined) o.log(`kernel command line: ignition.config.url=${boot.ignitionUrl}: passed over, Ignition configs are not read yet`);
-  if (boot.combustionUrl !== undefined) o.log(`kernel command line: combustion.url=${boot.combustionUrl}: passed over, Combustion scripts are not run yet`);
   const ref = boot.config;
   if (ref === undefined) {
     o.log('kernel command line: no flint.config=');
+    if (boot.ignitionUrl !== undefined) return fromUrl(o, boot.ignitionUrl, 'ignition.config.url', 'ignition');
+    if (boot.combustionUrl !== undefined) return fromUrl(o, boot.combustionUrl, 'combustion.url', 'combustion');
     return undefined;
   }
-  if (ref.kind === 'url') return fromUrl(o, ref.url);
+  for (const [url, key] of [[boot.ignitionUrl, 'ignition.config.url'], [boot.combustionUrl, 'combustion.url']] as const) {
+    if (url !== undefined) o.log(`kernel command line: ${key}=${redactUrl(url)}: passed over, flint.config= comes first`);
+  }
+  if (ref.kind === 'url') return fromUrl(o, ref.url, 'flint.config', 'flint');
   const wanted = ref.label.toLowerCase();
   const devices = await waitForDevices(o, (ds) => ds.some((d) => d.label.toLowerCase() === wanted), `a medium labelled ${ref.label}`);
   const matching = devices.filter((d) => d.label.toLowerCase() === wanted);
@@ -107,7 +138,7 @@ async function fromKernelCmdline(o: DiscoverOptions): Promise<Found | undefined>
   const found = await withMounted(o, dev, [entry], async (mnt) => {
     const file = join(mnt, rel);
     if (!isFile(file)) return undefined;
-    return copyConfig(o, dirname(file), basename(file), `${ref.path} on ${describe(dev)}`, { device: dev, folder: dirname(rel) });
+    return copyConfig(o, dirname(file), basename(file), `${ref.path} on ${describe(dev)}`, 'flint', { device: dev, folder: dirname(rel) });
   });
   if (found === undefined) throw new DiscoveryError(`flint.config=LABEL=${ref.label}:${ref.path}: ${describe(dev)} has no file ${ref.path}`);
   return found;
@@ -120,20 +151,33 @@ async function fromFwCfg(o: DiscoverOptions): Promise<Found | undefined> {
     o.log(`fw_cfg: ${o.fwCfg} does not exist (not a QEMU machine, or the qemu_fw_cfg module is not loaded)`);
     return undefined;
   }
-  if (isFile(join(base, 'opt/com.coreos/config/raw'))) o.log('fw_cfg: opt/com.coreos/config: passed over, Ignition configs are not read yet');
-  if (isFile(join(base, 'opt/org.opensuse.combustion/script/raw'))) o.log('fw_cfg: opt/org.opensuse.combustion/script: passed over, Combustion scripts are not run yet');
-  const raw = join(base, 'opt/flint/config/raw');
-  if (!isFile(raw)) {
-    o.log('fw_cfg: no opt/flint/config');
+  const entry = FW_CFG.find((e) => isFile(join(base, e.key, 'raw')));
+  if (entry === undefined) {
+    o.log(`fw_cfg: none of ${FW_CFG.map((e) => e.key).join(', ')}`);
     return undefined;
   }
-  const text = readFileSync(raw);
-  // fw_cfg carries bytes, not a name: JSON if it looks like it, else YAML.
-  const name = /^\s*\{/.test(text.subarray(0, 64).toString('utf8')) ? 'config.json' : 'config.yaml';
+  for (const other of FW_CFG.filter((e) => e !== entry && isFile(join(base, e.key, 'raw')))) o.log(`fw_cfg: ${other.key}: passed over, ${entry.key} comes first`);
+  const text = readFileSync(join(base, entry.key, 'raw'));
   const dest = await freshConfigDir(o);
-  await writeFile(join(dest, name), text, { mode: 0o600 });
-  o.log(`fw_cfg: using opt/flint/config (${text.length} bytes)`);
-  return { configFile: join(dest, name), source: 'QEMU fw_cfg opt/flint/config' };
+  const file = await placeConfig(dest, entry.format, text);
+  o.log(`fw_cfg: using ${entry.key} (${text.length} bytes)`);
+  return { configFile: file, source: `QEMU fw_cfg ${entry.key}`, format: entry.format };
+}
+
+/**
+ * Writes a config that arrived as bytes (fw_cfg, a URL) under DEST with the name its
+ * format is read by: fw_cfg and URLs carry no name.
+ */
+async function placeConfig(dest: string, format: ConfigFormat, data: Buffer): Promise<string> {
+  let file: string;
+  if (format === 'ignition') file = join(dest, 'config.ign');
+  else if (format === 'combustion') {
+    // A Combustion script runs from its own folder, named as on a Combustion medium.
+    await mkdir(join(dest, 'combustion'), { mode: 0o700 });
+    file = join(dest, 'combustion', 'script');
+  } else file = join(dest, /^\s*\{/.test(data.subarray(0, 64).toString('utf8')) ? 'config.json' : 'config.yaml');
+  await writeFile(file, data, { mode: format === 'combustion' ? 0o700 : 0o600 });
+  return file;
 }
 
 async function fromLabelledMedia(o: DiscoverOptions): Promise<Found | undefined> {
@@ -150,12 +194,22 @@ async function fromLabelledMedia(o: DiscoverOptions): Promise<Found | undefined>
     const dev = same[0];
     if (dev === undefined) continue;
     const found = await withMounted(o, dev, MEDIUM_ENTRIES, async (mnt) => {
-      const name = CONFIG_NAMES.find((n) => isFile(join(mnt, n)));
-      if (name !== undefined) return copyConfig(o, join(mnt, 'flint'), basename(name), `${name} on ${describe(dev)}`, { device: dev, folder: 'flint' });
-      const foreign = FOREIGN.filter((f) => isFile(join(mnt, f.file)));
-      if (foreign.length > 0) for (const f of foreign) o.log(`${describe(dev)}: ${f.file}: passed over, ${f.what}`);
-      else o.log(`${describe(dev)}: passed over, no ${CONFIG_NAMES.join(', ')} on it`);
-      return undefined;
+      const hit = ON_MEDIUM.find((f) => isFile(join(mnt, f.file)));
+      if (hit === undefined) {
+        o.log(`${describe(dev)}: passed over, none of ${ON_MEDIUM.map((f) => f.file).join(', ')} on it`);
+        return undefined;
+      }
+      const source = `${hit.file} on ${describe(dev)}`;
+      if (hit.format === 'cloud-init') {
+        // A seed is files at the top of the medium, not a folder of its own.
+        const dest = await freshConfigDir(o);
+        for (const f of SEED_FILES) if (isFile(join(mnt, f))) await cp(join(mnt, f), join(dest, f));
+        o.log(`using ${source}; copied ${SEED_FILES.filter((f) => isFile(join(mnt, f))).join(', ')} to ${dest}`);
+        return { configFile: join(dest, 'user-data'), source, format: hit.format, medium: { device: dev, folder: '.' } };
+      }
+      const folder = dirname(hit.file);
+      // A Combustion script keeps its folder's name: it is how its format is known.
+      return copyConfig(o, join(mnt, folder), basename(hit.file), source, hit.format, { device: dev, folder }, hit.format === 'combustion' ? folder : undefined);
     });
     if (found !== undefined) return found;
   }
@@ -170,10 +224,83 @@ async function fromBootPartition(o: DiscoverOptions): Promise<Found | undefined>
     // Only the file: the boot partition also holds the kernel and firmware, not config payloads.
     await cp(file, join(dest, 'flint.yaml'));
     o.log(`target: using /${rel}`);
-    return { configFile: join(dest, 'flint.yaml'), source: `/${rel} in the target` };
+    return { configFile: join(dest, 'flint.yaml'), source: `/${rel} in the target`, format: 'flint' };
   }
   o.log(`target: no ${BOOT_FILES.map((f) => '/' + f).join(', ')} in ${o.sysroot}`);
   return undefined;
+}
+
+/**
+ * `flint.yaml` on a FAT partition of the disk that holds the target's root, not
+ * mounted in the target (the initramfs mounts only the root): the image's own boot
+ * partition, as `flint image embed` writes it. Its `file:` payloads are beside it.
+ */
+async function fromTargetDiskFat(o: DiscoverOptions): Promise<Found | undefined> {
+  const parts = targetDiskPartitions(o);
+  for (const name of parts) {
+    const node = join(o.dev ?? '/dev', name);
+    const r = await exec('blkid', ['-o', 'export', '-p', node], { timeoutMs: 10_000 });
+    const tags = parseBlkidExport(r.stdout);
+    if (!r.ok || tags.get('TYPE') !== 'vfat') continue;
+    const dev: Device = { node, label: tags.get('LABEL') ?? '', type: 'vfat' };
+    const text = await withMounted(o, dev, ['flint.yaml'], async (mnt) => (isFile(join(mnt, 'flint.yaml')) ? readFileSync(join(mnt, 'flint.yaml'), 'utf8') : undefined));
+    if (text === undefined) {
+      o.log(`target disk: ${describe(dev)}: no flint.yaml on it`);
+      continue;
+    }
+    const entries = ['flint.yaml', ...new Set(filePayloads(text).map((p) => p.split('/')[0]!))];
+    return withMounted(o, dev, entries, async (mnt) => {
+      const dest = await freshConfigDir(o);
+      for (const e of entries) if (existsSync(join(mnt, e))) await cp(join(mnt, e), join(dest, e), { recursive: true, verbatimSymlinks: true });
+      o.log(`target disk: using flint.yaml on ${describe(dev)}`);
+      return { configFile: join(dest, 'flint.yaml'), source: `flint.yaml on ${describe(dev)}, the target disk's boot partition`, format: 'flint' };
+    });
+  }
+  if (parts.length === 0) o.log(`target disk: no boot partition looked at: ${o.sysroot} is not mounted from a partition of a disk`);
+  return undefined;
+}
+
+/** Partition names of the disk whose partition is mounted at the sysroot. */
+function targetDiskPartitions(o: DiscoverOptions): string[] {
+  let real: string;
+  try {
+    real = realpathSync(o.sysroot);
+  } catch {
+    return [];
+  }
+  const line = (readSmall('/proc/self/mountinfo') ?? '').split('\n').filter((l) => l.split(' ')[4] === real).pop();
+  if (line === undefined) return [];
+  // btrfs shows an anonymous 0:N device number: then the mount source names the device.
+  const source = line.split(' - ')[1]?.split(' ')[1] ?? '';
+  const candidates = [join(o.sys, 'dev/block', line.split(' ')[2] ?? ''), join(o.sys, 'class/block', basename(source))];
+  for (const c of candidates) {
+    try {
+      const part = realpathSync(c);
+      if (!existsSync(join(part, 'partition'))) continue;
+      const disk = dirname(part);
+      return readdirSync(disk).filter((e) => existsSync(join(disk, e, 'partition'))).sort();
+    } catch {
+      // not this one
+    }
+  }
+  return [];
+}
+
+/** The `file:` paths a config names (`source:` and `image_archive:` anywhere), without validating it. */
+function filePayloads(text: string): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, key?: string): void => {
+    if (Array.isArray(v)) v.forEach((x) => walk(x));
+    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, k);
+    else if (typeof v === 'string' && key === 'source' && v.startsWith('file:')) out.push(v.slice(5));
+    else if (typeof v === 'string' && key === 'image_archive') out.push(v);
+  };
+  try {
+    walk(parseYaml(text));
+  } catch {
+    return [];
+  }
+  return out.filter((p) => p !== '' && !p.startsWith('/') && !p.split('/').includes('..'));
 }
 
 export interface Device {
@@ -316,25 +443,25 @@ async function withExtracted<T>(o: DiscoverOptions, dev: Device, read: Userspace
  * A config named by URL on the kernel command line. Asked for explicitly, so a failure
  * stops the run: going on would boot a machine its owner meant to configure.
  */
-async function fromUrl(o: DiscoverOptions, url: string): Promise<Found> {
+async function fromUrl(o: DiscoverOptions, url: string, key: string, format: ConfigFormat): Promise<Found> {
   const shown = redactUrl(url);
-  if (!/^https:\/\//i.test(url)) throw new DiscoveryError(`flint.config=${shown}: only https:// URLs are fetched (or LABEL=NAME:/path)`);
+  if (!/^https:\/\//i.test(url)) throw new DiscoveryError(`${key}=${shown}: only https:// URLs are fetched${URL_ALTERNATIVE[format]}`);
   let data: Buffer;
   try {
     data = await downloadHttps(url);
   } catch (e) {
-    throw new DiscoveryError(`flint.config=${shown}: ${(e as Error).message}`);
+    throw new DiscoveryError(`${key}=${shown}: ${(e as Error).message}`);
   }
-  const want = o.boot.sha512;
+  const want = format === 'flint' ? o.boot.sha512 : undefined;
   if (want !== undefined) {
     const got = nodeCrypto().createHash('sha512').update(data).digest('hex');
-    if (got !== want) throw new DiscoveryError(`flint.config=${shown}: the download's SHA-512 is ${got}, not the ${want} that flint.config.sha512= asks for; nothing applied`);
-  } else o.log(`flint.config=${shown}: no flint.config.sha512= given, so the download is trusted on its TLS certificate alone`);
+    if (got !== want) throw new DiscoveryError(`${key}=${shown}: the download's SHA-512 is ${got}, not the ${want} that flint.config.sha512= asks for; nothing applied`);
+  } else o.log(`${key}=${shown}: ${format === 'flint' ? 'no flint.config.sha512= given, so' : 'the command line carries no checksum for it, so'} the download is trusted on its TLS certificate alone`);
   const dest = await freshConfigDir(o);
-  const name = /\.json(?:$|[?#])/i.test(new URL(url).pathname) ? 'config.json' : 'config.yaml';
-  await writeFile(join(dest, name), data, { mode: 0o600 });
-  o.log(`using ${shown} (${data.length} bytes); saved to ${join(dest, name)}`);
-  return { configFile: join(dest, name), source: shown };
+  const file = format === 'flint' ? join(dest, /\.json(?:$|[?#])/i.test(new URL(url).pathname) ? 'config.json' : 'config.yaml') : await placeConfig(dest, format, data);
+  if (format === 'flint') await writeFile(file, data, { mode: 0o600 });
+  o.log(`using ${shown} (${data.length} bytes); saved to ${file}`);
+  return { configFile: file, source: shown, format };
 }
 
 async function freshConfigDir(o: DiscoverOptions): Promise<string> {
@@ -344,12 +471,15 @@ async function freshConfigDir(o: DiscoverOptions): Promise<string> {
   return dest;
 }
 
-async function copyConfig(o: DiscoverOptions, folder: string, name: string, source: string, medium?: Medium): Promise<Found> {
-  const dest = await freshConfigDir(o);
+async function copyConfig(o: DiscoverOptions, folder: string, name: string, source: string, format: ConfigFormat, medium?: Medium, subfolder?: string): Promise<Found> {
+  const top = await freshConfigDir(o);
+  const dest = subfolder !== undefined ? join(top, subfolder) : top;
   // Links are copied as links: the payload reader refuses any that lead out of the folder.
   await cp(folder, dest, { recursive: true, verbatimSymlinks: true, force: true });
+  // Exec bits do not survive FAT or ISO media; Combustion sets them too.
+  if (format === 'combustion') await chmod(join(dest, name), 0o700);
   o.log(`using ${source}; copied its folder to ${dest}`);
-  return { configFile: join(dest, name), source, ...(medium !== undefined ? { medium } : {}) };
+  return { configFile: join(dest, name), source, format, ...(medium !== undefined ? { medium } : {}) };
 }
 
 function isFile(p: string): boolean {

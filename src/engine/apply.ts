@@ -21,13 +21,23 @@ export class ApplyError extends Error {
     readonly index: number,
     readonly path: string,
     readonly restored: number,
+    /** The step whose action failed, e.g. "files". */
+    readonly step?: string,
   ) {
     super(message);
   }
 }
 
 export function applyPlanned(root: TargetRoot, planned: readonly PlannedAction[], progress?: ApplyProgress): void {
-  if (planned.length === 0) return;
+  applyOpen(root, planned, progress)?.commit();
+}
+
+/**
+ * Like applyPlanned, but the transaction stays open (undefined: nothing to apply): the
+ * caller commits it, or rolls it back when what follows (post scripts) fails.
+ */
+export function applyOpen(root: TargetRoot, planned: readonly PlannedAction[], progress?: ApplyProgress): Journal | undefined {
+  if (planned.length === 0) return undefined;
   const failAt = Number(process.env.FLINT_TEST_FAIL_AT ?? 0);
   const delay = Number(process.env.FLINT_TEST_ACTION_DELAY_MS ?? 0);
   const journal = Journal.begin(root);
@@ -44,9 +54,9 @@ export function applyPlanned(root: TargetRoot, planned: readonly PlannedAction[]
   } catch (e) {
     const path = planned[i]?.action.path ?? '';
     journal.rollback();
-    throw new ApplyError(`${(e as Error).message} (while writing ${path}); every change was rolled back`, i, path, i + 1);
+    throw new ApplyError(`${(e as Error).message} (while writing ${path}); every change was rolled back`, i, path, i + 1, planned[i]?.action.step);
   }
-  journal.commit();
+  return journal;
 }
 
 function run(root: TargetRoot, p: PlannedAction): void {

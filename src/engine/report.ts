@@ -7,7 +7,8 @@ import type { TargetRoot } from '../target/root.js';
 
 export interface Report {
   flint: string;
-  config: { file: string; sha256: string };
+  /** The config applied; format only when it was converted (ignition, cloud-init, combustion). */
+  config: { file: string; sha256: string; format?: string };
   started: string;
   finished: string;
   host?: number;

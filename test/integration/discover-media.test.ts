@@ -192,4 +192,18 @@ describe.skipIf(!can.ok)(`discovery on loop devices${can.ok ? '' : ` (SKIPPED: $
       expect(existsSync(join(r.found!.configFile, '../../other'))).toBe(false);
       expect(r.found?.medium?.folder).toBe('machines/web');
     }), 60_000);
+
+  it('reads the other tools\' configs in the spec\'s order: ignition/config.ign before combustion/script, a NoCloud seed last', () =>
+    withMediaLock(async () => {
+      const ign = '{"ignition": {"version": "3.3.0"}}';
+      const both = image('vfat', 'IGNITION', { 'ignition/config.ign': ign, 'combustion/script': '#!/bin/sh\n' });
+      const r = await withLoops([both], () => run('quiet'));
+      expect(r.found?.format).toBe('ignition');
+      expect(readFileSync(r.found!.configFile, 'utf8')).toBe(ign);
+      const seed = image('iso9660', 'cidata', { 'user-data': '#cloud-config\n', 'meta-data': 'instance-id: x\n', 'network-config': 'version: 2\n' });
+      const s = await withLoops([seed], () => run('quiet'));
+      expect(s.found?.format).toBe('cloud-init');
+      expect(s.found?.configFile.endsWith('/user-data')).toBe(true);
+      expect(readFileSync(join(s.found!.configFile, '../network-config'), 'utf8')).toBe('version: 2\n');
+    }), 60_000);
 });

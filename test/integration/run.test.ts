@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scanDevices } from '../../src/discover/sources.js';
+import { writeBack } from '../../src/cli/run.js';
+import type { Report } from '../../src/engine/report.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
 
 const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
@@ -116,12 +118,12 @@ interface Run {
   err: string;
 }
 
-function flintRun(opts: { sysroot: string; cmdline: string; fwCfg?: string; work?: string; json?: boolean }): Run {
+function flintRun(opts: { sysroot: string; cmdline: string; fwCfg?: string; work?: string; json?: boolean; env?: Record<string, string> }): Run {
   const cmdline = join(dir('cmdline'), 'cmdline');
   writeFileSync(cmdline, opts.cmdline + '\n');
   const args = [BIN, 'run', '--sysroot', opts.sysroot, '--cmdline', cmdline, '--fw-cfg', opts.fwCfg ?? dir('fwcfg-empty'), '--work', opts.work ?? dir('work')];
   if (opts.json) args.push('--json');
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', env, timeout: 120_000 });
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...env, ...opts.env }, timeout: 120_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -141,6 +143,14 @@ function mountedUnder(path: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.split(' ')[4]?.startsWith(path) === true);
+}
+
+/** A file on a medium image, read without mounting it. */
+function readMedium(img: string, path: string): string {
+  if (FS === 'vfat') return execFileSync('mtype', ['-i', img, `::/${path}`], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = join(dir('read'), 'file');
+  execFileSync('debugfs', ['-R', `dump /${path} ${out}`, img], { env, stdio: 'ignore' });
+  return readFileSync(out, 'utf8');
 }
 
 /** A minimal target: just enough for the files step. */
@@ -176,6 +186,9 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     const root = await freshRoot();
     try {
       expect(readFileSync(join(root.dir, 'etc/machine-id'), 'utf8').trim()).toBe('');
+      // A host key as the image (or sshd's first start) would have it, for the summary.
+      const pub = join(root.dir, 'etc/ssh/ssh_host_ed25519_key.pub');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', '', '-f', pub.replace(/\.pub$/, '')], { env });
       const work = dir('work');
       const r = await withLoop(img, (dev) => {
         const res = flintRun({ sysroot: root.dir, cmdline: 'quiet flint.timeout=5', work });
@@ -186,6 +199,9 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
       expect(r.out).toMatch(/applied \d+ changes? to /);
       expect(readFileSync(join(root.dir, 'etc/passwd'), 'utf8')).toMatch(/^alice:x:\d+:\d+:/m);
       expect(existsSync(join(root.dir, 'var/log/flint/result.json'))).toBe(true);
+      // The summary: users and the target's host key fingerprints, as ssh-keygen -l shows them.
+      expect(r.out).toContain('  users: alice');
+      expect(r.out).toContain(`host key ${execFileSync('ssh-keygen', ['-lf', pub], { encoding: 'utf8', env }).split(' ')[1]} (ssh-ed25519)`);
       expect(existsSync(join(work, 'config/config.yaml'))).toBe(true);
       expect(mountedUnder(work)).toEqual([]);
       expect(attached(img)).toBe(false);
@@ -202,6 +218,14 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     expect(r.code, r.err).toBe(0);
     expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
     expect(mountedUnder(work)).toEqual([]);
+    // The result, written back next to the config.
+    expect(readMedium(img, 'flint/RESULT.txt')).toContain('applied 1 change to');
+    expect(JSON.parse(readMedium(img, 'flint/result.json'))).toMatchObject({ changes: [{ path: '/etc/motd', change: 'create' }] });
+    // flint.report=0: nothing written back.
+    const img2 = mediumImage('flint', { 'flint/config.yml': MOTD_CONFIG });
+    const r2 = await withLoop(img2, () => flintRun({ sysroot: emptyRoot(), cmdline: 'flint.timeout=5 flint.report=0' }));
+    expect(r2.code, r2.err).toBe(0);
+    expect(() => readMedium(img2, 'flint/RESULT.txt')).toThrow();
   });
 
   it('reads LABEL=NAME:/path from the kernel command line, copying that folder', async () => {
@@ -243,16 +267,21 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     expect(existsSync(join(root, 'etc/motd'))).toBe(false);
   });
 
-  it('passes over a cidata medium with only user-data, and says why', async () => {
-    const img = mediumImage('CIDATA', { 'user-data': '#cloud-config\n', 'meta-data': '' });
-    const root = emptyRoot();
+  it('applies a NoCloud seed from a cidata medium, converted from cloud-init', async () => {
+    const img = mediumImage('CIDATA', {
+      'user-data': '#cloud-config\nusers: []\nwrite_files:\n  - path: /etc/motd\n    content: from cloud-init\n',
+      'meta-data': 'instance-id: i-1\nlocal-hostname: seeded\n',
+    });
+    const root = emptyRoot('');
     const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: 'flint.timeout=2' }));
-    expect(r.code).toBe(0);
-    expect(r.err).toContain('user-data: passed over, cloud-init user-data is not read yet');
-    expect(r.out).toContain('no flint config found; booting unconfigured');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/using user-data on \/dev\/loop\d+ \(label CIDATA, \w+\); copied user-data, meta-data to /);
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from cloud-init');
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('seeded\n');
+    expect(JSON.parse(readFileSync(join(root, 'var/log/flint/result.json'), 'utf8')).config.format).toBe('cloud-init');
   });
 
-  it('reads the config from a fw_cfg tree, and passes over Ignition there', () => {
+  it('reads the config from a fw_cfg tree, and passes over the Ignition config there', () => {
     const fw = dir('fwcfg');
     mkdirSync(join(fw, 'by_name/opt/flint/config'), { recursive: true });
     writeFileSync(join(fw, 'by_name/opt/flint/config/raw'), MOTD_CONFIG);
@@ -261,7 +290,7 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     const root = emptyRoot('');
     const r = flintRun({ sysroot: root, cmdline: 'flint.timeout=1', fwCfg: fw });
     expect(r.code, r.err).toBe(0);
-    expect(r.err).toContain('opt/com.coreos/config: passed over, Ignition configs are not read yet');
+    expect(r.err).toContain('fw_cfg: opt/com.coreos/config: passed over, opt/flint/config comes first');
     expect(r.err).toContain('fw_cfg: using opt/flint/config');
     expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
   });
@@ -343,4 +372,94 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     expect(tree(root)).toEqual(before);
     expect(attached(img)).toBe(false);
   });
+
+  it('a failure while applying: the step, the error and the source on the console, exit 1, the root as before', async () => {
+    const img = mediumImage('FLINT', { 'flint/config.yaml': MOTD_CONFIG + '  - path: /etc/issue.net\n    contents: "x\\n"\n' });
+    const root = emptyRoot();
+    writeFileSync(join(root, 'etc/issue.net'), 'before\n');
+    const before = tree(root);
+    const r = await withLoop(img, () => flintRun({ sysroot: root, cmdline: 'flint.timeout=5', env: { FLINT_TEST_FAIL_AT: '2' } }));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('flint: FAILED in step files: injected failure at action 2');
+    expect(r.err).toMatch(/flint: config: flint\/config\.yaml on \/dev\/loop\d+ \(label FLINT/);
+    expect(r.err).toContain('every change flint made was rolled back');
+    expect(r.err).toContain('stopping the boot');
+    expect(tree(root)).toEqual(before);
+    expect(readFileSync(join(root, 'etc/issue.net'), 'utf8')).toBe('before\n');
+    expect(attached(img)).toBe(false);
+  });
+
+  it('a root mounted read-only is remounted read-write for the journal', async () => {
+    const d = dir('ro');
+    const content = join(d, 'content');
+    mkdirSync(join(content, 'etc'), { recursive: true });
+    execFileSync('truncate', ['-s', '16M', join(d, 'root.img')]);
+    execFileSync('mkfs.ext4', ['-q', '-d', content, join(d, 'root.img')], { env, stdio: 'ignore' });
+    const sysroot = join(d, 'sysroot');
+    mkdirSync(sysroot);
+    const fw = dir('fwcfg');
+    mkdirSync(join(fw, 'by_name/opt/flint/config'), { recursive: true });
+    writeFileSync(join(fw, 'by_name/opt/flint/config/raw'), MOTD_CONFIG);
+    await withLoop(join(d, 'root.img'), (dev) => {
+      execFileSync('mount', ['-o', 'ro', dev, sysroot], { env });
+      try {
+        const r = flintRun({ sysroot, cmdline: 'flint.timeout=0', fwCfg: fw });
+        expect(r.code, r.err).toBe(0);
+        expect(r.err).toContain('was mounted read-only: remounted it read-write');
+        expect(readFileSync(join(sysroot, 'etc/motd'), 'utf8')).toBe('from flint\n');
+      } finally {
+        spawnSync('umount', [sysroot], { env });
+      }
+    });
+  });
+
+  it('flint.on_failure=continue: the same failure exits 0 and says the boot goes on unconfigured', () => {
+    const fw = dir('fwcfg');
+    mkdirSync(join(fw, 'by_name/opt/flint/config'), { recursive: true });
+    writeFileSync(join(fw, 'by_name/opt/flint/config/raw'), MOTD_CONFIG);
+    const root = emptyRoot();
+    const r = flintRun({ sysroot: root, cmdline: 'flint.timeout=0 flint.on_failure=continue', fwCfg: fw, env: { FLINT_TEST_FAIL_AT: '1' } });
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('FAILED in step files');
+    expect(r.err).toContain('flint.on_failure=continue: the boot goes on, unconfigured');
+    expect(existsSync(join(root, 'etc/motd'))).toBe(false);
+    // An invalid config under on_failure=continue: diagnostics, nothing written, exit 0.
+    writeFileSync(join(fw, 'by_name/opt/flint/config/raw'), 'version: 1\nfiles:\n  - path: /etc/motd\n    mode: 644\n');
+    const bad = flintRun({ sysroot: root, cmdline: 'flint.timeout=0 flint.on_failure=continue', fwCfg: fw });
+    expect(bad.code).toBe(0);
+    expect(bad.out).toContain('nothing was written');
+    expect(existsSync(join(root, 'etc/motd'))).toBe(false);
+  });
+
+  it('after success the next boot is not a first boot, although machine-id is still empty; flint.firstboot forces a run', () => {
+    const fw = dir('fwcfg');
+    mkdirSync(join(fw, 'by_name/opt/flint/config'), { recursive: true });
+    writeFileSync(join(fw, 'by_name/opt/flint/config/raw'), MOTD_CONFIG);
+    const root = emptyRoot('');
+    const first = flintRun({ sysroot: root, cmdline: 'flint.timeout=0', fwCfg: fw });
+    expect(first.code, first.err).toBe(0);
+    expect(readFileSync(join(root, 'etc/machine-id'), 'utf8')).toBe('');
+    expect(JSON.parse(readFileSync(join(root, 'etc/.flint-result.json'), 'utf8'))).toMatchObject({ source: 'QEMU fw_cfg opt/flint/config' });
+    const second = flintRun({ sysroot: root, cmdline: 'flint.timeout=0', fwCfg: fw });
+    expect(second.code).toBe(0);
+    expect(second.out).toContain('not the first boot');
+    expect(second.out).toContain('/etc/.flint-result.json says flint already configured it');
+    const forced = flintRun({ sysroot: root, cmdline: 'flint.timeout=0 flint.firstboot', fwCfg: fw });
+    expect(forced.code).toBe(0);
+    expect(forced.out).toContain('nothing to change');
+  });
+
+  it('writes RESULT.txt and result.json back to a FAT medium with mtools, without mounting it', async () => {
+    const img = vfatImage('FLINT', { 'flint/config.yaml': MOTD_CONFIG });
+    const report: Report = { flint: 'test', config: { file: '/run/flint/config/config.yaml', sha256: 'ab'.repeat(32) }, started: '2026-01-01T00:00:00Z', finished: '2026-01-01T00:00:01Z', changes: [], unchanged: 0, warnings: [], timings_ms: {} };
+    const lines: string[] = [];
+    const ok = await withLoop(img, (dev) => writeBack({ device: { node: dev }, folder: 'flint' }, report, ['applied 1 change to /sysroot', '  users: alice'], dir('work'), (l) => lines.push(l)));
+    expect(ok, lines.join('\n')).toBe(true);
+    const txt = execFileSync('mtype', ['-i', img, '::/flint/RESULT.txt'], { encoding: 'utf8', env });
+    expect(txt).toContain('flint test: configured this machine at 2026-01-01T00:00:01Z');
+    expect(txt).toContain('users: alice');
+    expect(JSON.parse(execFileSync('mtype', ['-i', img, '::/flint/result.json'], { encoding: 'utf8', env }))).toEqual(report);
+    expect(lines.some((l) => /^wrote flint\/RESULT\.txt and result\.json to \/dev\/loop\d+$/.test(l))).toBe(true);
+  });
 });
+

@@ -109,3 +109,62 @@ describe('the bundled executable dist/flint.mjs', () => {
     expect(existsSync(bin)).toBe(true);
   });
 });
+
+async function runAsync(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Output = { out: (s) => (out += s + '\n'), err: (s) => (err += s + '\n'), color: false };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+describe('other tools\' configs: validate and convert', () => {
+  const foreign = [join(root, 'examples/ignition.ign'), join(root, 'examples/nocloud'), join(root, 'examples/combustion/script')];
+
+  it('validates the Ignition, NoCloud and Combustion examples, naming each format', async () => {
+    const r = await runAsync(['validate', '--strict', ...foreign]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('examples/ignition.ign (Ignition config): valid');
+    expect(r.out).toContain('examples/nocloud (cloud-init NoCloud seed): valid');
+    expect(r.out).toContain('examples/combustion/script (Combustion script): valid');
+  });
+
+  it('a broken Ignition config gets its line and column, exit 1', async () => {
+    const f = join(tmp, 'broken.ign');
+    writeFileSync(f, '{\n  "ignition": {"version": "3.3.0"},\n  "storage": {"files": [{"path": 5}]}\n}\n');
+    const r = await runAsync(['validate', f]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`${f}:3:\\d+: error: `));
+    expect(r.out).toContain(`${f} (Ignition config): invalid`);
+  });
+
+  it('a broken cloud-config gets its line and column, exit 1', async () => {
+    const f = join(tmp, 'user-data');
+    writeFileSync(f, '#cloud-config\nusers:\n  - name: a\n    groups: [x\n');
+    const r = await runAsync(['validate', '--json', f]);
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.out).files[0].diagnostics[0];
+    expect([d.file, d.line]).toEqual([f, 5]);
+  });
+
+  it('convert prints a flint config that validates as flint\'s own', async () => {
+    for (const input of foreign) {
+      const r = await runAsync(['convert', input]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/^# Converted by flint from /);
+      const out = join(tmp, `converted-${foreign.indexOf(input)}.yaml`);
+      writeFileSync(out, r.out);
+      const v = run(['validate', out]);
+      expect(v.code, v.err).toBe(0);
+    }
+  });
+
+  it('convert --to json prints JSON; an invalid input is not converted (exit 1)', async () => {
+    const r = await runAsync(['convert', '--to', 'json', join(root, 'examples/ignition.ign')]);
+    expect(JSON.parse(r.out).users[0].name).toBe('core');
+    const bad = await runAsync(['convert', join(tmp, 'broken.ign')]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toBe('');
+  });
+});

@@ -61,6 +61,17 @@ describe('parseCmdline', () => {
     expect(parseCmdline('flint.require=0').require).toBe(false);
     expect(parseCmdline('').require).toBe(false);
   });
+  it('reads flint.report (default on) and flint.on_failure (default stop)', () => {
+    expect(parseCmdline('').report).toBe(true);
+    expect(parseCmdline('flint.report=0').report).toBe(false);
+    expect(parseCmdline('flint.report=0 flint.report=1').report).toBe(true);
+    expect(parseCmdline('').onFailure).toBe('stop');
+    expect(parseCmdline('flint.on_failure=continue').onFailure).toBe('continue');
+    const bad = parseCmdline('flint.on_failure=ignore');
+    expect(bad.onFailure).toBe('stop');
+    expect(bad.problems).toEqual(['flint.on_failure=ignore: expected stop or continue; ignored']);
+    expect(parseCmdline('flint.report=maybe').problems[0]).toContain('flint.report=maybe');
+  });
   it('reports a bad timeout and ignores it', () => {
     const o = parseCmdline('flint.timeout=soon');
     expect(o.timeoutS).toBeUndefined();

@@ -1,0 +1,158 @@
+/** `flint drive create` and `flint drive write`: config media. */
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatDiagnostic } from '../config/diagnostics.js';
+import { parseSize } from '../config/checks/names.js';
+import { prepareConfig, PrepareError } from '../media/prepare.js';
+import type { PreparedConfig } from '../media/prepare.js';
+import { buildMedium, MediumError } from '../media/medium.js';
+import { DeviceError, diskInfo, writeImage, writeRefusals } from '../media/blockdev.js';
+import { formatBytes, Progress } from '../media/progress.js';
+import { expandShortFlags, parseArgs, UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
+import { driveHelp } from './media-help.js';
+import type { Output } from './output.js';
+import { askYesNo } from '../media/prompt.js';
+
+const SHORT = { '-o': '--output', '-y': '--yes' };
+
+export async function runDrive(argv: readonly string[], io: Output): Promise<number> {
+  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force'], values: ['output', 'label', 'size'] });
+  const [sub, ...rest] = args.positionals;
+  if (args.flags.has('help') || sub === undefined) {
+    io.out(driveHelp);
+    return sub === undefined && !args.flags.has('help') ? 2 : 0;
+  }
+  if (sub === 'create') return create(rest, args, io);
+  if (sub === 'write') return write(rest, args, io);
+  throw new UsageError(`unknown "flint drive ${sub}": use "flint drive create" or "flint drive write"`);
+}
+
+function str(args: ParsedArgs, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function sizeOf(args: ParsedArgs): number | undefined {
+  const s = str(args, 'size');
+  if (s === undefined) return undefined;
+  const p = parseSize(s);
+  if (!('bytes' in p)) throw new UsageError(`--size ${s}: ${'message' in p ? p.message : 'a percentage is no image size'}`);
+  return Number(p.bytes);
+}
+
+async function create(rest: string[], args: ParsedArgs, io: Output): Promise<number> {
+  if (rest.length !== 1) throw new UsageError('flint drive create needs exactly one CONFIG (and -o FILE)');
+  const out = str(args, 'output');
+  if (out === undefined) throw new UsageError('flint drive create needs -o FILE, the image to create');
+  if (existsSync(out) && !statSync(out).isFile()) throw new UsageError(`${out} exists and is not a regular file; to write to a disk use: flint drive write CONFIG DEVICE`);
+  const iso = args.flags.has('iso');
+  const size = sizeOf(args);
+  if (iso && size !== undefined) throw new UsageError('--size is for FAT images; an ISO is always as large as its content');
+  const prepared = await loadPrepared(rest[0]!, io);
+  if (prepared === undefined) return 1;
+  const label = str(args, 'label') ?? 'FLINT';
+  try {
+    const { bytes } = await buildMedium(prepared, out, { label, iso, ...(size !== undefined ? { size } : {}) });
+    io.out(`${out}: ${iso ? 'ISO 9660' : 'FAT32'} image labelled ${label}, ${formatBytes(bytes)}, with flint/${prepared.name}${payloadNote(prepared)}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof MediumError) {
+      io.err(`flint: cannot build ${out}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function write(rest: string[], args: ParsedArgs, io: Output): Promise<number> {
+  if (rest.length !== 2) throw new UsageError('flint drive write needs CONFIG and DEVICE, e.g. flint drive write config.yaml /dev/sdb');
+  const [configFile, node] = rest as [string, string];
+  let disk;
+  try {
+    disk = diskInfo(node);
+  } catch (e) {
+    if (e instanceof DeviceError) {
+      io.err(`flint: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  const force = args.flags.has('force');
+  const refusals = writeRefusals(disk);
+  for (const r of refusals) io.err(`flint: ${force ? 'warning: ' : ''}${r.message}`);
+  if (refusals.length > 0 && !force) {
+    io.err(`flint: not writing to ${node}; --force writes anyway, if you are sure it is the right disk`);
+    return 1;
+  }
+  const prepared = await loadPrepared(configFile, io);
+  if (prepared === undefined) return 1;
+  const label = str(args, 'label') ?? 'FLINT';
+  const tmp = await mkdtemp(join(tmpdir(), 'flint-write-'));
+  try {
+    const img = join(tmp, 'stick.img');
+    const { bytes } = await buildMedium(prepared, img, { label });
+    if (bytes > disk.bytes) {
+      io.err(`flint: ${node} holds ${formatBytes(disk.bytes)}, the image needs ${formatBytes(bytes)}`);
+      return 1;
+    }
+    const what = `${node} (${disk.model ?? 'disk'}, ${formatBytes(disk.bytes)})`;
+    if (!args.flags.has('yes')) {
+      const yes = await askYesNo(`Erase everything on ${what} and write the config medium? [y/N] `);
+      if (yes === undefined) {
+        io.err(`flint: not writing to ${node}: no terminal to ask on; give --yes to write without asking`);
+        return 1;
+      }
+      if (!yes) {
+        io.err('flint: nothing written');
+        return 1;
+      }
+    }
+    const progress = new Progress({ write: (s) => process.stderr.write(s), tty: process.stderr.isTTY === true, columns: process.stderr.columns }, bytes, `writing ${node}`);
+    const done = writeImage(img, node, (n) => progress.update(n));
+    progress.finish(done);
+    io.out(`${node}: FAT32 labelled ${label} with flint/${prepared.name}${payloadNote(prepared)}; it can be removed now`);
+    return 0;
+  } catch (e) {
+    if (e instanceof MediumError) {
+      io.err(`flint: cannot build the image: ${e.message}`);
+      return 1;
+    }
+    if ((e as NodeJS.ErrnoException).code !== undefined) {
+      const code = (e as NodeJS.ErrnoException).code;
+      io.err(`flint: writing ${node} failed: ${(e as Error).message}${code === 'EACCES' || code === 'EPERM' ? ' (writing to a disk needs root: run it with sudo)' : ''}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The config validated and with passwords hashed; diagnostics printed. Undefined when it cannot be used. */
+export async function loadPrepared(configFile: string, io: Output): Promise<PreparedConfig | undefined> {
+  if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
+  let prepared: PreparedConfig;
+  try {
+    prepared = await prepareConfig(configFile);
+  } catch (e) {
+    if (e instanceof PrepareError) {
+      for (const d of e.diagnostics) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+      io.err(`flint: ${e.message}`);
+      return undefined;
+    }
+    throw e;
+  }
+  // The plain-password warning is answered here: the password is hashed right now.
+  for (const d of prepared.diagnostics) if (d.severity === 'warning' && !/plain[- ]text password/i.test(d.message)) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+  if (prepared.hashed > 0) io.err(`flint: ${prepared.hashed} plain-text password${prepared.hashed === 1 ? '' : 's'} replaced by SHA-512 crypt hashes (password_hash)`);
+  return prepared;
+}
+
+function payloadNote(p: PreparedConfig): string {
+  if (p.payloads.length === 0) return '';
+  const bytes = p.payloads.reduce((s, x) => s + x.data.length, 0);
+  return ` and ${p.payloads.length} payload${p.payloads.length === 1 ? '' : 's'} (${formatBytes(bytes)})`;
+}

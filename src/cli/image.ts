@@ -1,0 +1,126 @@
+/** `flint image apply` and `flint image embed`: configs for raw disk images. */
+import { existsSync, statSync } from 'node:fs';
+import { countBySeverity, diagnosticToJson, formatDiagnostic } from '../config/diagnostics.js';
+import type { Diagnostic } from '../config/diagnostics.js';
+import { makeDiagnostic } from '../config/load.js';
+import { spanOf } from '../config/validate.js';
+import { ApplyError } from '../engine/apply.js';
+import { provision } from '../engine/provision.js';
+import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
+import { REPORT_PATH } from '../engine/report.js';
+import { AttachedImage, checkRawImage, ImageError } from '../media/disk-image.js';
+import { embedConfig, EMBED_NAME } from '../media/embed.js';
+import { parseArgs, UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
+import { loadPrepared } from './drive.js';
+import { imageHelp } from './media-help.js';
+import type { Output } from './output.js';
+
+export async function runImage(argv: readonly string[], io: Output): Promise<number> {
+  const args = parseArgs(argv, { booleans: ['scripts', 'json'], values: ['mac', 'serial', 'machine-uuid'] });
+  const [sub, ...rest] = args.positionals;
+  if (args.flags.has('help') || sub === undefined) {
+    io.out(imageHelp);
+    return sub === undefined && !args.flags.has('help') ? 2 : 0;
+  }
+  if (sub !== 'apply' && sub !== 'embed') throw new UsageError(`unknown "flint image ${sub}": use "flint image apply" or "flint image embed"`);
+  if (rest.length !== 2) throw new UsageError(`flint image ${sub} needs DISK.img and CONFIG`);
+  const [img, configFile] = rest as [string, string];
+  if (!existsSync(img) || !statSync(img).isFile()) throw new UsageError(`${img}: no such image file`);
+  if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
+  try {
+    checkRawImage(img);
+    return sub === 'apply' ? await apply(img, configFile, args, io) : await embed(img, configFile, io);
+  } catch (e) {
+    if (e instanceof ImageError) {
+      io.err(`flint: ${e.message}${e.hint !== undefined ? `\n  hint: ${e.hint}` : ''}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function embed(img: string, configFile: string, io: Output): Promise<number> {
+  const prepared = await loadPrepared(configFile, io);
+  if (prepared === undefined) return 1;
+  const part = await embedConfig(img, prepared);
+  const extra = prepared.payloads.length > 0 ? ` and ${prepared.payloads.length} payload${prepared.payloads.length === 1 ? '' : 's'}` : '';
+  io.out(`${img}: wrote ${EMBED_NAME}${extra} to FAT partition ${part.index}${part.name !== undefined ? ` (${part.name})` : ''}; flint run reads it at first boot`);
+  return 0;
+}
+
+async function apply(img: string, configFile: string, args: ParsedArgs, io: Output): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    io.err('flint: image apply needs root (losetup and mount); run it with sudo');
+    return 1;
+  }
+  const attached = await AttachedImage.attach(img);
+  let code = 1;
+  try {
+    code = await applyMounted(attached, configFile, img, args, io);
+  } finally {
+    // Always: a loop device left attached would keep the image busy.
+    const problems = await attached.release();
+    for (const p of problems) io.err(`flint: ${p}`);
+    if (problems.length > 0) code = 1;
+  }
+  return code;
+}
+
+async function applyMounted(attached: AttachedImage, configFile: string, img: string, args: ParsedArgs, io: Output): Promise<number> {
+  const json = args.flags.has('json');
+  const root = await attached.mountRoot();
+  if (!json) for (const n of attached.notes) io.err(`flint: ${n}`);
+  let result: ProvisionResult;
+  try {
+    result = await provision({
+      root,
+      configFile,
+      apply: true,
+      facts: factsOf(args),
+      scripts: args.flags.has('scripts') ? 'post' : 'none',
+      log: (line) => io.err(line),
+      progress: json ? undefined : (done, total, p) => io.err(`  [${done}/${total}] ${p.change === 'create' ? 'created' : 'changed'} ${p.action.path}`),
+    });
+  } catch (e) {
+    if (!(e instanceof ApplyError)) throw e;
+    if (json) io.out(JSON.stringify({ ok: false, stage: 'apply', error: e.message, path: e.path }, null, 2));
+    else io.err(`flint: apply failed and was rolled back: ${e.message}`);
+    return 1;
+  }
+  return report(io, result, img, configFile, json);
+}
+
+/** For `hosts:` matching: the machine the image is meant for, as flint apply takes it. */
+function factsOf(args: ParsedArgs): MachineFacts {
+  const facts: MachineFacts = {};
+  const mac = args.flags.get('mac');
+  if (typeof mac === 'string') facts.macs = mac.split(',');
+  const serial = args.flags.get('serial');
+  if (typeof serial === 'string') facts.serial = serial;
+  const uuid = args.flags.get('machine-uuid');
+  if (typeof uuid === 'string') facts.machineUuid = uuid;
+  return facts;
+}
+
+function report(io: Output, result: ProvisionResult, img: string, configFile: string, json: boolean): number {
+  const diagnostics: Diagnostic[] = result.ok || result.stage === 'validate' ? result.diagnostics : [...result.diagnostics, ...result.plan.problems.map((p) => makeDiagnostic(result.loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(result.loaded, p.path, p.path.length === 1 ? 'key' : 'value'), path: p.path }))];
+  if (json) {
+    io.out(JSON.stringify({ ok: result.ok, image: img, diagnostics: diagnostics.map(diagnosticToJson), ...(result.ok ? { changes: result.plan.planned.length, ...(result.report ? { report: result.report } : {}) } : { stage: result.stage }) }, null, 2));
+    return result.ok ? 0 : 1;
+  }
+  for (const d of diagnostics) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+  if (!result.ok) {
+    const { errors } = countBySeverity(diagnostics);
+    io.out(`${configFile}: ${result.stage === 'validate' ? 'invalid' : 'does not fit the image'} (${errors} error${errors === 1 ? '' : 's'}); nothing was written to ${img}`);
+    return 1;
+  }
+  for (const w of result.plan.warnings) io.err(`warning: ${w}`);
+  if (result.plan.planned.length === 0) io.out(`nothing to do: ${img} already matches ${configFile}`);
+  else {
+    io.out(`applied ${result.plan.planned.length} change${result.plan.planned.length === 1 ? '' : 's'} to ${img}; report in ${REPORT_PATH} on the image`);
+    const hostKeys = result.report?.host_keys as Array<{ type: string; bits: number; fingerprint: string }> | undefined;
+    for (const k of hostKeys ?? []) io.out(`  host key ${k.bits} ${k.fingerprint} (${k.type.toUpperCase()})`);
+  }
+  return 0;
+}

@@ -1,0 +1,87 @@
+/** Help for drive, image and init, apart from the commands: `flint help` must not load them. */
+
+export const driveHelp = `Usage: flint drive create CONFIG -o FILE [--label NAME] [--size SIZE] [--iso]
+       flint drive write CONFIG DEVICE [--label NAME] [--yes] [--force]
+
+Make a config medium that "flint run" finds at first boot: a filesystem labelled
+FLINT holding flint/config.yaml and every payload the config names (file: sources,
+container image archives, script files), at the same paths relative to the config.
+The config is validated first; every plain-text user password is replaced by its
+SHA-512 crypt hash (password_hash) before anything is written, so no plain-text
+password reaches the medium. Comments and layout of the config are kept.
+
+  create   build an image file: FAT32 made with mkfs.fat and mtools (no root, no
+           loop device), sized to fit; or ISO 9660 with --iso (xorriso), e.g. for VMs
+  write    build the FAT32 image and write it to a whole removable disk (a USB
+           stick, an SD card), with progress
+
+Options:
+  -o, --output FILE   the image to create (create)
+  --label NAME        filesystem label (default FLINT; e.g. COMBUSTION or IGNITION)
+  --size SIZE         force the FAT image size, e.g. 64MiB (at least 40MiB)
+  --iso               ISO 9660 instead of FAT32 (create)
+  -y, --yes           write without asking (write)
+  --force             write even to a disk that is not removable, is mounted or holds
+                      the running system (write)
+  -h, --help          show this help
+
+Exit status: 0 done, 1 the config is invalid, a payload is missing, or the disk was
+refused or could not be written, 2 usage error.`;
+
+export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [--mac MAC] [--json]
+       flint image embed DISK.img CONFIG
+
+  apply   provision a raw disk image offline: attach it (losetup -P), find its root
+          filesystem (GPT partition label root/rootfs/system or the root partition
+          type, else the Linux filesystem holding etc/fstab; on btrfs the default
+          subvolume), mount it and the image's other filesystems from its fstab,
+          apply CONFIG exactly as "flint apply" does, then unmount and detach,
+          also on failure. The image then boots already configured. Scripts run
+          only with --scripts. Needs root. qcow2 and other formats: convert first
+          (qemu-img convert -O raw DISK.qcow2 DISK.img).
+  embed   write CONFIG as flint.yaml (with its payloads beside it) onto the image's
+          own FAT boot partition with mtools at the partition's offset (no root, no
+          mount): one SD card carries image and config, and "flint run" finds it
+          there at first boot. Plain-text passwords are hashed first.
+
+Options:
+  --scripts            also run the config's post scripts, chrooted in the image (apply)
+  --mac MAC            for hosts: matching, the machine's MAC address(es), comma-separated (apply)
+  --serial SERIAL      for hosts: matching, the machine's serial number (apply)
+  --machine-uuid UUID  for hosts: matching, the machine's DMI product UUID (apply)
+  --json               print the apply result as JSON (apply)
+  -h, --help           show this help
+
+Exit status: 0 done, 1 the config is invalid or does not fit the image, applying
+failed (rolled back), or the image has no usable root or FAT partition, 2 usage error.`;
+
+export const initHelp = `Usage: flint init [-o FILE] [options]
+
+Write a new, commented config with the $schema line, asking a few questions on a
+terminal (user name, SSH key from ~/.ssh/*.pub, password, host name, time zone,
+keymap, Wi-Fi, static address or DHCP), or from the options alone with --yes.
+The result is validated before it is written. A password is stored only as its
+SHA-512 crypt hash.
+
+Options:
+  -o, --output FILE      where to write (default flint.yaml; "-" for stdout)
+  --user NAME            the administrator's login name (default admin)
+  --ssh-key FILE         a public key file for the user (e.g. ~/.ssh/id_ed25519.pub)
+  --password-hash HASH   the user's password as a crypt hash (openssl passwd -6)
+  --password-stdin       read the password from standard input and hash it
+  --hostname NAME        host name
+  --timezone ZONE        IANA time zone, e.g. Europe/Berlin
+  --keymap MAP           console keymap, e.g. de-nodeadkeys
+  --wifi-ssid SSID       Wi-Fi network name
+  --wifi-password-stdin  read the Wi-Fi passphrase from standard input
+                         (a second line when --password-stdin is given too)
+  --wifi-country CC      Wi-Fi regulatory country, e.g. DE
+  --interface NAME       the wired interface (default: any ethernet interface)
+  --address CIDR         a static IPv4 address, e.g. 192.168.1.20/24 (default DHCP)
+  --gateway IP           the static gateway
+  --dns IP[,IP...]       DNS servers for the static address
+  -y, --yes              ask nothing: use the options and defaults
+  --force                overwrite an existing output file
+  -h, --help             show this help
+
+Exit status: 0 written, 1 the result would not be valid, 2 usage error.`;

@@ -1,0 +1,52 @@
+/**
+ * Putting a config on a disk image's own FAT boot partition (the one-SD-card
+ * Raspberry Pi flow): flint.yaml at the partition's top, payloads beside it at the
+ * paths the config names, written with mtools at the partition's byte offset in the
+ * image file, so no root, loop device or mount is needed.
+ */
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { exec } from '../exec.js';
+import { ImageError, isFatAt, readPartitions } from './disk-image.js';
+import type { PartitionEntry } from './disk-image.js';
+import type { PreparedConfig } from './prepare.js';
+
+/** The name `flint run` looks for on the target disk's boot partition. */
+export const EMBED_NAME = 'flint.yaml';
+
+/** GPT ESP and Microsoft basic data, and the MBR FAT types. */
+const FAT_TYPES = new Set(['C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7', '1', '4', '6', 'B', 'C', 'E', 'EF']);
+
+/** The FAT partition to write to: a FAT boot sector at its start; a FAT type and a boot-like name first. */
+export function chooseFatPartition(img: string, parts: readonly PartitionEntry[], isFat: (img: string, offset: number) => boolean = isFatAt): PartitionEntry | undefined {
+  const fat = parts.filter((p) => isFat(img, p.offset));
+  const score = (p: PartitionEntry) => (FAT_TYPES.has(p.type) ? 2 : 0) + (/boot|firmware|efi|esp/i.test(p.name ?? '') ? 1 : 0);
+  return [...fat].sort((a, b) => score(b) - score(a) || a.index - b.index)[0];
+}
+
+export async function embedConfig(img: string, prepared: PreparedConfig): Promise<PartitionEntry> {
+  const parts = await readPartitions(img);
+  if (parts.length === 0) throw new ImageError(`${img} has no partition table`, 'is it a raw disk image? A config stick is made with: flint drive create CONFIG -o stick.img');
+  const part = chooseFatPartition(img, parts);
+  if (part === undefined) {
+    throw new ImageError(
+      `${img} has no FAT partition (its partitions: ${parts.map((p) => `${p.index} type ${p.type}`).join(', ')}), so there is no boot partition to put flint.yaml on`,
+      'apply the config to the image now instead (flint image apply IMAGE CONFIG, as root), or put it on a separate stick (flint drive create CONFIG -o stick.img)',
+    );
+  }
+  const stage = await mkdtemp(join(tmpdir(), 'flint-embed-'));
+  try {
+    await writeFile(join(stage, EMBED_NAME), prepared.text, { mode: 0o600 });
+    for (const p of prepared.payloads) {
+      await mkdir(dirname(join(stage, p.rel)), { recursive: true, mode: 0o700 });
+      await writeFile(join(stage, p.rel), p.data, { mode: 0o600 });
+    }
+    const entries = (await readdir(stage)).map((e) => join(stage, e));
+    const r = await exec('mcopy', ['-s', '-Q', '-o', '-i', `${img}@@${part.offset}`, ...entries, '::/'], { timeoutMs: 300_000 });
+    if (!r.ok) throw new ImageError(/ENOENT/.test(r.summary) ? 'mcopy is not installed' : `cannot write to the FAT partition ${part.index} of ${img}: ${r.summary}`, /ENOENT/.test(r.summary) ? 'apt-get install mtools' : undefined);
+    return part;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+}
