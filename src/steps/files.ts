@@ -78,9 +78,9 @@ class FilesPlanner {
       this.problem([...at, 'path'], `${d.path} exists in the target and is ${describe(e.type)}, not a folder`, 'remove it from the image, or choose another path');
       return;
     }
-    const owner = this.owners(d, at);
+    const owner = this.owners(d, at, e.type === 'dir' ? e : undefined);
     if (owner === undefined) return;
-    this.push({ kind: 'dir', path: d.path, mode: modeOf(d.mode, 0o755), ...owner, step: STEP, why: `directories[${i}]` });
+    this.push({ kind: 'dir', path: d.path, mode: modeOf(d.mode, e.type === 'dir' ? e.mode & 0o7777 : 0o755), ...owner, step: STEP, why: `directories[${i}]` });
   }
 
   file(f: File, i: number): void {
@@ -92,7 +92,7 @@ class FilesPlanner {
       return;
     }
     const given = this.dataOf(f, at);
-    const owner = this.owners(f, at);
+    const owner = this.owners(f, at, e.type === 'file' ? e : undefined);
     if (given === undefined || owner === undefined) return;
     const existing = e.type === 'file' ? (root.readFile(f.path) ?? Buffer.alloc(0)) : undefined;
     let data: Buffer;
@@ -121,7 +121,9 @@ class FilesPlanner {
         return;
       }
     }
-    const mode = modeOf(f.mode, 0o644);
+    // Left out, mode and owner stay what an existing file has: /etc/shadow rewritten or
+    // /etc/sudoers appended to must not become world-readable 0644 root:root.
+    const mode = modeOf(f.mode, e.type === 'file' ? e.mode & 0o7777 : 0o644);
     const secret = (mode & 0o004) === 0 ? { secret: true } : {};
     this.push({ kind: 'file', path: f.path, data, mode, ...owner, ...secret, step: STEP, why: `files[${i}]` });
   }
@@ -224,9 +226,10 @@ class FilesPlanner {
   }
 
   /** uid and gid for an entry, undefined after a problem. */
-  private owners(o: { owner?: Owner; group?: Owner }, at: PathSeg[]): { uid: number; gid: number } | undefined {
-    const uid = this.id(o.owner, this.ctx.ids.users, 'user', [...at, 'owner']);
-    const gid = this.id(o.group, this.ctx.ids.groups, 'group', [...at, 'group']);
+  /** Owner and group by id; one left out is EXISTING's (the entry already there), else root. */
+  private owners(o: { owner?: Owner; group?: Owner }, at: PathSeg[], existing?: { uid: number; gid: number }): { uid: number; gid: number } | undefined {
+    const uid = o.owner === undefined && existing !== undefined ? existing.uid : this.id(o.owner, this.ctx.ids.users, 'user', [...at, 'owner']);
+    const gid = o.group === undefined && existing !== undefined ? existing.gid : this.id(o.group, this.ctx.ids.groups, 'group', [...at, 'group']);
     return uid === undefined || gid === undefined ? undefined : { uid, gid };
   }
 

@@ -3,7 +3,7 @@
  * overwrite: false, owners by name, folders in homes, directories and links, and a
  * second plan after applying that finds nothing to do.
  */
-import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,11 +163,38 @@ describe.skipIf(!isRoot)(`files step${isRoot ? '' : ' (SKIPPED: needs root for c
     expect(JSON.stringify(refused.problems)).not.toContain('secret');
     const ctx = context(root, { files: [{ path: '/etc/same', contents: 'same\n', overwrite: false }, { path: '/etc/fresh', contents: 'fresh\n', overwrite: false }] });
     const p = applyTwice(ctx);
-    expect(p.planned.map((x) => [x.action.path, x.details.join('; ')])).toEqual([
-      ['/etc/same', 'mode 0600 -> 0644'],
-      ['/etc/fresh', 'create file 0:0 0644, 6 bytes'],
-    ]);
+    // The identical file keeps its mode too (none given): nothing to do for it.
+    expect(p.planned.map((x) => [x.action.path, x.details.join('; ')])).toEqual([['/etc/fresh', 'create file 0:0 0644, 6 bytes']]);
     expect(read(root, 'etc/keep').toString()).toBe('original secret\n');
+  });
+
+  it('keeps the mode, owner and group of an existing file or folder where the config leaves them out', () => {
+    const root = tmp();
+    mkdirSync(join(root, 'etc'));
+    mkdirSync(join(root, 'var/mail'), { recursive: true });
+    chmodSync(join(root, 'var/mail'), 0o2775);
+    chownSync(join(root, 'var/mail'), 0, 8);
+    writeFileSync(join(root, 'etc/sudoers'), 'root ALL=(ALL) ALL\n', { mode: 0o440 });
+    writeFileSync(join(root, 'etc/shadow'), 'root:*:1::::::\n', { mode: 0o640 });
+    chownSync(join(root, 'etc/shadow'), 0, 42);
+    const p = applyTwice(
+      context(root, {
+        files: [
+          { path: '/etc/sudoers', contents: '@includedir /etc/sudoers.d\n', append: true },
+          { path: '/etc/shadow', contents: 'root:!:1::::::\n' },
+          { path: '/etc/new', contents: 'x\n' },
+        ],
+        directories: [{ path: '/var/mail' }, { path: '/var/mail2', group: 8 }],
+      }),
+    );
+    expect(p.problems).toEqual([]);
+    const st = (rel: string) => lstatSync(join(root, rel));
+    expect([st('etc/sudoers').mode & 0o7777, read(root, 'etc/sudoers').toString()]).toEqual([0o440, 'root ALL=(ALL) ALL\n@includedir /etc/sudoers.d\n']);
+    expect([st('etc/shadow').mode & 0o7777, st('etc/shadow').gid]).toEqual([0o640, 42]);
+    expect([st('var/mail').mode & 0o7777, st('var/mail').gid]).toEqual([0o2775, 8]);
+    // New entries get the defaults.
+    expect([st('etc/new').mode & 0o7777, st('etc/new').uid]).toEqual([0o644, 0]);
+    expect([st('var/mail2').mode & 0o7777, st('var/mail2').gid]).toEqual([0o755, 8]);
   });
 
   it('without data creates an empty file, and leaves an existing one\'s contents alone', () => {
