@@ -7,7 +7,7 @@
  * flint.on_failure=continue.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseCmdline } from '../discover/cmdline.js';
 import type { BootOptions } from '../discover/cmdline.js';
 import { detectFirstBoot, DONE_MARKER } from '../discover/firstboot.js';
@@ -26,6 +26,7 @@ import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
 import type { Report } from '../engine/report.js';
 import { REPORT_PATH } from '../engine/report.js';
 import { exec } from '../exec.js';
+import { bringUpInitrdNetwork } from '../steps/network-initrd.js';
 import { nodeCrypto } from '../lazy-builtins.js';
 import { TargetRoot } from '../target/root.js';
 import { chooseStrategy, SnapshotError } from '../transaction/snapshot.js';
@@ -128,6 +129,7 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
       facts,
       scripts: 'all',
       work: paths.work,
+      initrdNetwork: (config) => initrdNetwork(config, log),
       // The medium is never a target of storage, whichever partition of it the config came from.
       ...(found.medium !== undefined ? { excludeDevices: [found.medium.device.node] } : {}),
       log,
@@ -317,4 +319,27 @@ function readSmall(p: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * network.in_initrd: the connections brought up in this initramfs (see
+ * steps/network-initrd.ts). Outside one (no /etc/initrd-release: a test, a rescue
+ * system) nothing is started and the connections only go to the target.
+ */
+async function initrdNetwork(config: FlintConfig, log: (line: string) => void): Promise<{ message: string; hint: string } | undefined> {
+  if (!existsSync('/etc/initrd-release')) {
+    log('network.in_initrd: not running in an initramfs (no /etc/initrd-release), so no connection is brought up here');
+    return undefined;
+  }
+  const r = await bringUpInitrdNetwork(config, {
+    exists: existsSync,
+    write: async (f) => {
+      mkdirSync(dirname(f.path), { recursive: true, mode: 0o755 });
+      writeFileSync(f.path, f.text, { mode: f.mode });
+    },
+    run: (file, args, timeoutMs) => exec(file, args, { timeoutMs }),
+    log,
+    sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
+  });
+  return r.ok ? undefined : { message: r.message, hint: r.hint };
 }

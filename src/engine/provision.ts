@@ -60,6 +60,12 @@ export interface ProvisionRequest {
   work?: string;
   /** Script output and notes. Default: standard error. */
   log?: (line: string) => void;
+  /**
+   * Brings the config's connections up where flint runs (network.in_initrd, in the
+   * initramfs) before https sources are fetched and scripts run; returns why it could
+   * not. `flint run` passes it; elsewhere in_initrd only shapes the target's files.
+   */
+  initrdNetwork?: (config: FlintConfig) => Promise<{ message: string; hint: string } | undefined>;
   /** Block devices storage never writes (the config's medium: a disk or a partition). The config file's own device is added. */
   excludeDevices?: string[];
 }
@@ -94,6 +100,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
     homes: new Map(),
     payloads: new Map(),
   };
+  const network = config.network?.in_initrd === true && req.apply && req.initrdNetwork !== undefined ? await req.initrdNetwork(config) : undefined;
   // Resolve: fetch https sources and read file: payloads before planning, which is
   // synchronous; a wrong hash is found here, before anything is written.
   const sources = await resolveSources(config, ctx.configDir, req.ca !== undefined ? { ca: req.ca } : {});
@@ -103,6 +110,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   // Filesystems that exist already are mounted first, so the other steps plan against them.
   const premounted = storage !== undefined && storage.problems.length === 0 ? await mountExisting(root, storage, !req.apply) : undefined;
   const plan = planSteps(ctx, storage !== undefined ? [storageStep(storage), ...STEPS] : STEPS);
+  if (network !== undefined) plan.problems.unshift({ step: 'network', path: ['network', 'in_initrd'], ...network });
   if (sources.problems.length > 0) {
     const failed = new Set(sources.problems.map((p) => JSON.stringify(p.path)));
     plan.problems = [...sources.problems.map((p) => ({ ...p, step: 'sources' })), ...plan.problems.filter((p) => !failed.has(JSON.stringify(p.path)))];

@@ -1,4 +1,8 @@
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { provision } from '../../src/engine/provision.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 import type { ExecResult } from '../../src/exec.js';
 import { bringUpInitrdNetwork, initrdNetworkFiles } from '../../src/steps/network-initrd.js';
@@ -119,5 +123,35 @@ describe('network.in_initrd', () => {
     const nm = initrdNetworkFiles(wired, 'networkmanager');
     expect(nm.problems).toEqual([]);
     expect(nm.files[0]!.text).toMatch(/^\[connection\]\nid=lan\n/);
+  });
+});
+
+describe('network.in_initrd in the pipeline', () => {
+  const setup = (inInitrd: boolean) => {
+    const dir = mkdtempSync(join(tmpdir(), 'flint-initrd-net-'));
+    const root = join(dir, 'root');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, `version: 1\nnetwork:\n  renderer: networkmanager\n  in_initrd: ${inInitrd}\n  connections:\n    - name: lan\n      interface: eth0\n`);
+    return { root, file };
+  };
+
+  it('a network that cannot come up stops the apply before anything is written', async () => {
+    const { root, file } = setup(true);
+    let asked = 0;
+    const r = await provision({ root, configFile: file, apply: true, initrdNetwork: async () => (asked++, { message: 'no route', hint: 'check the cable' }) });
+    expect(asked).toBe(1);
+    expect(r.ok).toBe(false);
+    expect(r.ok === false && r.stage === 'plan' ? r.plan.problems[0] : undefined).toMatchObject({ step: 'network', path: ['network', 'in_initrd'], message: 'no route' });
+    expect(readdirSync(join(root, 'etc'))).toEqual([]);
+  });
+
+  it('is asked only when in_initrd is set, and then the apply goes on', async () => {
+    for (const on of [false, true]) {
+      const { root, file } = setup(on);
+      let asked = 0;
+      const r = await provision({ root, configFile: file, apply: true, initrdNetwork: async () => (asked++, undefined) });
+      expect([on, asked, r.ok]).toEqual([on, on ? 1 : 0, true]);
+    }
   });
 });
