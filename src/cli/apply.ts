@@ -13,6 +13,7 @@ import type { Plan } from '../engine/plan.js';
 import { provision } from '../engine/provision.js';
 import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
 import { parseArgs, UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
 import { applyHelp, planHelp, REPORT_PATH } from './apply-help.js';
 import type { Output } from './output.js';
 
@@ -28,13 +29,7 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
   const configFile = args.positionals[0]!;
   if (!existsSync(root)) throw new UsageError(`the target root ${root} does not exist`);
   if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
-  const facts: MachineFacts = {};
-  const mac = args.flags.get('mac');
-  if (typeof mac === 'string') facts.macs = mac.split(',');
-  const serial = args.flags.get('serial');
-  if (typeof serial === 'string') facts.serial = serial;
-  const uuid = args.flags.get('machine-uuid');
-  if (typeof uuid === 'string') facts.machineUuid = uuid;
+  const facts = factsOf(args);
   const json = args.flags.has('json');
   const caFile = args.flags.get('ca');
   let ca: Buffer | undefined;
@@ -128,4 +123,16 @@ function toJson(result: ProvisionResult, diagnostics: Diagnostic[]): Record<stri
     warnings: result.plan.warnings,
     ...(result.report ? { report: result.report } : {}),
   };
+}
+
+/** For `hosts:` matching: the machine the config is applied for, from --mac, --serial and --machine-uuid. */
+export function factsOf(args: ParsedArgs): MachineFacts {
+  const facts: MachineFacts = {};
+  const mac = args.flags.get('mac');
+  if (typeof mac === 'string') facts.macs = mac.split(',');
+  const serial = args.flags.get('serial');
+  if (typeof serial === 'string') facts.serial = serial;
+  const uuid = args.flags.get('machine-uuid');
+  if (typeof uuid === 'string') facts.machineUuid = uuid;
+  return facts;
 }

@@ -6,12 +6,13 @@ import { makeDiagnostic } from '../config/load.js';
 import { spanOf } from '../config/validate.js';
 import { ApplyError } from '../engine/apply.js';
 import { provision } from '../engine/provision.js';
-import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
+import type { ProvisionResult } from '../engine/provision.js';
 import { REPORT_PATH } from '../engine/report.js';
 import { AttachedImage, checkRawImage, ImageError } from '../media/disk-image.js';
 import { embedConfig, EMBED_NAME } from '../media/embed.js';
 import { parseArgs, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
+import { factsOf } from './apply.js';
 import { loadPrepared } from './drive.js';
 import { imageHelp } from './media-help.js';
 import type { Output } from './output.js';
@@ -91,17 +92,6 @@ async function applyMounted(attached: AttachedImage, configFile: string, img: st
   return report(io, result, img, configFile, json);
 }
 
-/** For `hosts:` matching: the machine the image is meant for, as flint apply takes it. */
-function factsOf(args: ParsedArgs): MachineFacts {
-  const facts: MachineFacts = {};
-  const mac = args.flags.get('mac');
-  if (typeof mac === 'string') facts.macs = mac.split(',');
-  const serial = args.flags.get('serial');
-  if (typeof serial === 'string') facts.serial = serial;
-  const uuid = args.flags.get('machine-uuid');
-  if (typeof uuid === 'string') facts.machineUuid = uuid;
-  return facts;
-}
 
 function report(io: Output, result: ProvisionResult, img: string, configFile: string, json: boolean): number {
   const diagnostics: Diagnostic[] = result.ok || result.stage === 'validate' ? result.diagnostics : [...result.diagnostics, ...result.plan.problems.map((p) => makeDiagnostic(result.loaded, { severity: 'error', code: `target-${p.step}`, message: p.message, hint: p.hint, span: spanOf(result.loaded, p.path, p.path.length === 1 ? 'key' : 'value'), path: p.path }))];

@@ -8,6 +8,7 @@
  * getters here read values the way cloud-init would.
  */
 import type { Diagnostic, PathSeg } from '../config/diagnostics.js';
+import { formatPath, pointer } from '../config/diagnostics.js';
 import { loadConfig, makeDiagnostic } from '../config/load.js';
 import type { LoadedConfig, Span } from '../config/load.js';
 import { spanOf } from '../config/validate.js';
@@ -64,7 +65,7 @@ export class SeedFile {
 
   /** Whether the key was written at all (also with an empty value, which the loader drops). */
   written(path: readonly PathSeg[]): boolean {
-    return this.loaded.nodes.has(pointerOf(path));
+    return this.loaded.nodes.has(pointer(path));
   }
 
   span(path: readonly PathSeg[], part: 'key' | 'value' = 'value'): Span {
@@ -73,7 +74,7 @@ export class SeedFile {
 
   /** The source text of a scalar, as written (e.g. 0644, "0644"). */
   sourceText(path: readonly PathSeg[]): string | undefined {
-    const info = this.loaded.nodes.get(pointerOf(path));
+    const info = this.loaded.nodes.get(pointer(path));
     return info === undefined ? undefined : this.loaded.text.slice(info.value.start, info.value.end);
   }
 
@@ -88,14 +89,14 @@ export class SeedFile {
   /** Record a key flint does not apply; all of them end up in one warning. */
   unsupported(path: readonly PathSeg[], note?: string): void {
     const { line, column } = this.loaded.position(this.span(path, 'key').start);
-    const what = readable(path);
+    const what = formatPath(path);
     if (this.out.unsupported.some((u) => u.file === this.file && u.line === line && u.column === column && u.what === what)) return;
     this.out.unsupported.push({ file: this.file, line, column, what, ...(note !== undefined ? { note } : {}) });
   }
 
   /** Mark a span as secret, so no diagnostic ever shows it (e.g. chpasswd's list). */
   secret(path: readonly PathSeg[]): void {
-    const info = this.loaded.nodes.get(pointerOf(path));
+    const info = this.loaded.nodes.get(pointer(path));
     if (info !== undefined) this.loaded.secrets.push(info.value);
   }
 
@@ -107,7 +108,7 @@ export class SeedFile {
   /** Keys of the map at `path` as written, including those with empty values (which the loader drops). */
   keysOf(path: readonly PathSeg[]): string[] {
     if (!isObj(this.at(path))) return [];
-    const prefix = pointerOf(path) + '/';
+    const prefix = pointer(path) + '/';
     const keys: string[] = [];
     for (const p of this.loaded.nodes.keys()) {
       if (!p.startsWith(prefix)) continue;
@@ -181,24 +182,11 @@ export class SeedFile {
   }
 
   typeError(path: readonly PathSeg[], want: string, v: unknown): void {
-    const name = path.length === 0 ? 'the document' : readable(path);
+    const name = path.length === 0 ? 'the document' : formatPath(path);
     this.error(path, 'type', `${name} must be ${want}, not ${describe(v)}`, hintFor(want, v));
   }
 }
 
-export function pointerOf(path: readonly PathSeg[]): string {
-  return path.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
-}
-
-export function readable(path: readonly PathSeg[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
-}
 
 function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';

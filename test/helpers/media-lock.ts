@@ -38,15 +38,18 @@ function tryTake(): boolean {
   }
 }
 
+async function acquire(timeoutMs: number): Promise<void> {
+  if (depth > 0) return;
+  const start = Date.now();
+  while (!tryTake()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`media lock ${LOCK} still held after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Runs FN while holding the media lock; re-entrant within one process. */
 export async function withMediaLock<T>(fn: () => Promise<T> | T, timeoutMs = 600_000): Promise<T> {
-  if (depth === 0) {
-    const start = Date.now();
-    while (!tryTake()) {
-      if (Date.now() - start > timeoutMs) throw new Error(`media lock ${LOCK} still held after ${timeoutMs / 1000} s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await acquire(timeoutMs);
   depth++;
   try {
     return await fn();
@@ -54,4 +57,17 @@ export async function withMediaLock<T>(fn: () => Promise<T> | T, timeoutMs = 600
     depth--;
     if (depth === 0) rmSync(LOCK, { recursive: true, force: true });
   }
+}
+
+/**
+ * Takes the media lock for a whole test file (beforeAll) and gives the function that
+ * releases it (afterAll): for files whose every test attaches media or runs discovery.
+ */
+export async function holdMediaLock(timeoutMs = 900_000): Promise<() => void> {
+  await acquire(timeoutMs);
+  depth++;
+  return () => {
+    depth--;
+    if (depth === 0) rmSync(LOCK, { recursive: true, force: true });
+  };
 }

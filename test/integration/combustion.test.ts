@@ -12,32 +12,29 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdMediaLock } from '../helpers/media-lock.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
+import { BIN, hasTool, hostEnv, loopSupport } from '../helpers/host.js';
+import type { Support } from '../helpers/host.js';
 
-const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
-const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
-const env = { ...process.env, PATH: `${SBIN}:${process.env.PATH ?? ''}` };
+const env = hostEnv;
 
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `PATH=${SBIN} command -v ${name}`]).status === 0;
-}
-
-function support(): { ok: boolean; reason?: string } {
+function support(): Support {
   const rootfs = hasRootfsSupport();
   if (!rootfs.ok) return { ok: false, reason: rootfs.reason ?? 'no Debian root' };
-  for (const [tool, pkg] of [['losetup', 'mount'], ['unshare', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['blkid', 'util-linux']] as const) {
-    if (!hasTool(tool)) return { ok: false, reason: `${tool} not installed (apt-get install ${pkg})` };
-  }
-  if (!existsSync(BIN)) return { ok: false, reason: 'dist/flint.mjs not built (node scripts/bundle.mjs)' };
-  const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env });
-  if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
-  return { ok: true };
+  return loopSupport([['unshare', 'util-linux'], ['mkfs.ext4', 'e2fsprogs'], ['blkid', 'util-linux']]);
 }
 
 const can = support();
 const tmp = mkdtempSync(join(tmpdir(), 'flint-comb-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Discovery scans every block device: no other test file's media may be attached meanwhile.
+let releaseMedia: (() => void) | undefined;
+beforeAll(async () => {
+  releaseMedia = await holdMediaLock();
+}, 900_000);
+afterAll(() => releaseMedia?.());
 let n = 0;
 const dir = (name: string) => {
   const d = join(tmp, `${name}-${++n}`);

@@ -13,25 +13,14 @@ import { parseCmdline } from '../../src/discover/cmdline.js';
 import { discover, DiscoveryError } from '../../src/discover/sources.js';
 import type { Found } from '../../src/discover/sources.js';
 import { withMediaLock } from '../helpers/media-lock.js';
+import { hostEnv, loopSupport } from '../helpers/host.js';
+import type { Support } from '../helpers/host.js';
 
-const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
-const env = { ...process.env, PATH: `${SBIN}:${process.env.PATH ?? ''}` };
-
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { env }).status === 0;
+function support(): Support {
+  return loopSupport([['blkid', 'util-linux'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mkfs.ext4', 'e2fsprogs'], ['xorriso', 'xorriso']], { bin: false });
 }
 
-function support(): { ok: boolean; reason?: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: 'needs Linux' };
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root (losetup)' };
-  for (const [tool, pkg] of [['losetup', 'mount'], ['blkid', 'util-linux'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mkfs.ext4', 'e2fsprogs'], ['xorriso', 'xorriso']] as const) {
-    if (!hasTool(tool)) return { ok: false, reason: `${tool} not installed (apt-get install ${pkg})` };
-  }
-  const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env });
-  if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
-  return { ok: true };
-}
-
+const env = hostEnv;
 const can = support();
 const tmp = mkdtempSync(join(tmpdir(), 'flint-discover-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

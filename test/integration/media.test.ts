@@ -17,26 +17,15 @@ import type { Found } from '../../src/discover/sources.js';
 import { verifyPassword } from '../../src/crypt/sha-crypt.js';
 import { withMediaLock } from '../helpers/media-lock.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
+import { BIN, hasTool, hostEnv, loopSupport } from '../helpers/host.js';
+import type { Support } from '../helpers/host.js';
 
-const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
-const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
-const env = { ...process.env, PATH: `${SBIN}:${process.env.PATH ?? ''}` };
+const env = hostEnv;
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA2W4ylBpNwsCJJgCIJv6S+GBdb8LJg1OwHVwgsBw43P admin@laptop';
 const PASSWORDS = ['Plain-Text-Pw-Alice-7', 'bob secret words 42'];
 
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `PATH=${SBIN} command -v ${name}`]).status === 0;
-}
-
-function support(): { ok: boolean; reason?: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: 'needs Linux' };
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root (losetup, mount)' };
-  const tools = [['losetup', 'mount'], ['blkid', 'util-linux'], ['partx', 'util-linux'], ['sfdisk', 'fdisk'], ['mkfs.fat', 'dosfstools'], ['mcopy', 'mtools'], ['xorriso', 'xorriso'], ['mkfs.ext4', 'e2fsprogs']] as const;
-  for (const [tool, pkg] of tools) if (!hasTool(tool)) return { ok: false, reason: `${tool} not installed (apt-get install ${pkg})` };
-  if (!existsSync(BIN)) return { ok: false, reason: 'dist/flint.mjs not built (npm run build)' };
-  const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env });
-  if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
-  return { ok: true };
+function support(): Support {
+  return loopSupport([['blkid', 'util-linux'], ['partx', 'util-linux'], ['sfdisk', 'fdisk'], ['mkfs.fat', 'dosfstools'], ['mcopy', 'mtools'], ['xorriso', 'xorriso'], ['mkfs.ext4', 'e2fsprogs']]);
 }
 
 const can = support();

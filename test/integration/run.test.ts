@@ -12,38 +12,31 @@ import { makePki } from '../helpers/pki.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { holdMediaLock } from '../helpers/media-lock.js';
 import { scanDevices } from '../../src/discover/sources.js';
 import { writeBack } from '../../src/cli/run.js';
 import type { Report } from '../../src/engine/report.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
+import { BIN, hostEnv, loopSupport } from '../helpers/host.js';
+import type { Support } from '../helpers/host.js';
 
-const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
-const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
-
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `PATH=${SBIN} command -v ${name}`]).status === 0;
-}
-
-function support(): { ok: boolean; reason?: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: 'needs Linux' };
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root (losetup, mount)' };
-  for (const [tool, pkg] of [['losetup', 'mount'], ['blkid', 'util-linux'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mmd', 'mtools'], ['mkfs.ext4', 'e2fsprogs']] as const) {
-    if (!hasTool(tool)) return { ok: false, reason: `${tool} not installed (apt-get install ${pkg})` };
-  }
-  if (!existsSync(BIN)) return { ok: false, reason: 'dist/flint.mjs not built (npm run build)' };
-  // A container may have the tools but no loop devices.
-  const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env: { ...process.env, PATH: SBIN } });
-  if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
-  return { ok: true };
+function support(): Support {
+  return loopSupport([['blkid', 'util-linux'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mmd', 'mtools'], ['mkfs.ext4', 'e2fsprogs']]);
 }
 
 const can = support();
 const rootfs = hasRootfsSupport();
 const tmp = mkdtempSync(join(tmpdir(), 'flint-run-'));
-const env = { ...process.env, PATH: `${SBIN}:${process.env.PATH ?? ''}` };
+const env = hostEnv;
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Discovery scans every block device: no other test file's media may be attached meanwhile.
+let releaseMedia: (() => void) | undefined;
+beforeAll(async () => {
+  releaseMedia = await holdMediaLock();
+}, 900_000);
+afterAll(() => releaseMedia?.());
 
 let n = 0;
 function dir(name: string): string {

@@ -11,28 +11,17 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fstabSubvolumes, infoXml, parseGetDefault, parseMountinfo, snapshotNumber } from '../../src/transaction/snapshot.js';
 import { debianRoot, hasRootfsSupport } from './rootfs.js';
+import { BIN, hostEnv, loopSupport } from '../helpers/host.js';
+import type { Support } from '../helpers/host.js';
 
-const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
-const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
-const env = { ...process.env, PATH: `${SBIN}:${process.env.PATH ?? ''}` };
+const env = hostEnv;
 const TEMPLATE = '/usr/share/snapper/config-templates/default';
 
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `PATH=${SBIN} command -v ${name}`]).status === 0;
-}
-
-function support(): { ok: boolean; reason?: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: 'needs Linux' };
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root (losetup, mount)' };
-  for (const [tool, pkg] of [['losetup', 'mount'], ['mkfs.btrfs', 'btrfs-progs'], ['btrfs', 'btrfs-progs'], ['snapper', 'snapper']] as const) {
-    if (!hasTool(tool)) return { ok: false, reason: `${tool} not installed (apt-get install ${pkg})` };
-  }
-  if (!existsSync(TEMPLATE)) return { ok: false, reason: `${TEMPLATE} missing (apt-get install snapper)` };
-  if (!readFileSync('/proc/filesystems', 'utf8').includes('btrfs')) return { ok: false, reason: 'this kernel has no btrfs' };
-  if (!existsSync(BIN)) return { ok: false, reason: 'dist/flint.mjs not built (node scripts/bundle.mjs)' };
-  const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env });
-  if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
-  return { ok: true };
+function support(): Support {
+  if (existsSync('/proc/filesystems') && !readFileSync('/proc/filesystems', 'utf8').includes('btrfs')) return { ok: false, reason: 'this kernel has no btrfs' };
+  const base = loopSupport([['mkfs.btrfs', 'btrfs-progs'], ['btrfs', 'btrfs-progs'], ['snapper', 'snapper']]);
+  if (base.ok && !existsSync(TEMPLATE)) return { ok: false, reason: `${TEMPLATE} missing (apt-get install snapper)` };
+  return base;
 }
 
 const can = support();
