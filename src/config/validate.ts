@@ -225,11 +225,12 @@ function formatPathShort(path: readonly PathSeg[]): string {
  * the config path: ajv's schemaPath is relative to whichever $ref it was compiled in.
  */
 function allowedKeysAt(path: readonly PathSeg[]): string[] {
+  const nav = schemaNav();
   const deref = (n: SchemaNode | undefined): SchemaNode | undefined => {
-    for (let i = 0; n?.$ref !== undefined && i < 10; i++) n = schemaNav.$defs?.[n.$ref.replace('#/$defs/', '')];
+    for (let i = 0; n?.$ref !== undefined && i < 10; i++) n = nav.$defs?.[n.$ref.replace('#/$defs/', '')];
     return n;
   };
-  let node = deref(schemaNav);
+  let node = deref(nav);
   for (const seg of path) {
     node = deref(typeof seg === 'number' ? node?.items : node?.properties?.[seg]);
     if (node === undefined) return [];
