@@ -14,10 +14,10 @@ import type { ParsedArgs } from './args.js';
 import { initHelp } from './media-help.js';
 import type { Output } from './output.js';
 
-const VALUES = ['output', 'user', 'ssh-key', 'password-hash', 'hostname', 'timezone', 'keymap', 'wifi-ssid', 'wifi-country', 'interface', 'address', 'gateway', 'dns'] as const;
+const VALUES = ['output', 'user', 'ssh-key', 'hostname', 'timezone', 'keymap', 'wifi-ssid', 'wifi-country', 'interface', 'address', 'gateway', 'dns'] as const;
 
 export async function runInit(argv: readonly string[], io: Output, readStdin: () => string = () => readFileSync(0, 'utf8')): Promise<number> {
-  const args = parseArgs(expandShortFlags(argv, { '-o': '--output', '-y': '--yes' }), { booleans: ['yes', 'force', 'password-stdin', 'wifi-password-stdin'], values: VALUES });
+  const args = parseArgs(expandShortFlags(argv, { '-o': '--output', '-y': '--yes' }), { booleans: ['yes', 'force', 'password-stdin', 'password-hash-stdin', 'wifi-password-stdin'], values: VALUES });
   if (args.flags.has('help')) {
     io.out(initHelp);
     return 0;
@@ -52,22 +52,31 @@ function str(args: ParsedArgs, name: string): string | undefined {
 
 interface Secrets {
   password?: string;
+  passwordHash?: string;
   wifiPassword?: string;
 }
 
-/** Secrets come on stdin, never in argv: one line each, the user's password first. */
+/**
+ * Secrets (a password, a ready hash, a Wi-Fi passphrase) come on stdin, never in argv,
+ * where every user of the machine could read them: one line each, in that order.
+ */
 function readSecrets(args: ParsedArgs, readStdin: () => string): Secrets {
   const wantPw = args.flags.has('password-stdin');
+  const wantHash = args.flags.has('password-hash-stdin');
   const wantWifi = args.flags.has('wifi-password-stdin');
-  if (!wantPw && !wantWifi) return {};
-  if (wantPw && str(args, 'password-hash') !== undefined) throw new UsageError('give --password-hash or --password-stdin, not both');
+  if (!wantPw && !wantHash && !wantWifi) return {};
+  if (wantPw && wantHash) throw new UsageError('give --password-stdin or --password-hash-stdin, not both');
   const lines = readStdin().split(/\r?\n/);
   const take = (what: string): string => {
     const l = lines.shift();
     if (l === undefined || l === '') throw new UsageError(`standard input has no line for the ${what}`);
     return l;
   };
-  return { ...(wantPw ? { password: take('password') } : {}), ...(wantWifi ? { wifiPassword: take('Wi-Fi passphrase') } : {}) };
+  return {
+    ...(wantPw ? { password: take('password') } : {}),
+    ...(wantHash ? { passwordHash: take('password hash') } : {}),
+    ...(wantWifi ? { wifiPassword: take('Wi-Fi passphrase') } : {}),
+  };
 }
 
 function keyFromFile(file: string): string {
@@ -85,7 +94,7 @@ function keyFromFile(file: string): string {
 
 function fromFlags(args: ParsedArgs, secrets: Secrets): InitAnswers {
   const sshKey = str(args, 'ssh-key');
-  const hash = str(args, 'password-hash') ?? (secrets.password !== undefined ? hashPassword(secrets.password) : undefined);
+  const hash = secrets.passwordHash ?? (secrets.password !== undefined ? hashPassword(secrets.password) : undefined);
   const ssid = str(args, 'wifi-ssid');
   const address = str(args, 'address');
   if (address === undefined && (str(args, 'gateway') !== undefined || str(args, 'dns') !== undefined)) throw new UsageError('--gateway and --dns go with --address (a static address)');

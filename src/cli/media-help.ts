@@ -67,7 +67,7 @@ Options:
   -o, --output FILE      where to write (default flint.yaml; "-" for stdout)
   --user NAME            the administrator's login name (default admin)
   --ssh-key FILE         a public key file for the user (e.g. ~/.ssh/id_ed25519.pub)
-  --password-hash HASH   the user's password as a crypt hash (openssl passwd -6)
+  --password-hash-stdin  read the user's password as a ready crypt hash (openssl passwd -6) from stdin
   --password-stdin       read the password from standard input and hash it
   --hostname NAME        host name
   --timezone ZONE        IANA time zone, e.g. Europe/Berlin

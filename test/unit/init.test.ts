@@ -69,6 +69,15 @@ describe('flint init with flags', () => {
     expect(v.network.wifi_country).toBe('DE');
   });
 
+  it('takes a ready hash on stdin (never as an argument), and refuses a broken one', async () => {
+    const hash = '$6$saltsalt$' + 'a'.repeat(86);
+    const out = join(tmp, 'hashed.yaml');
+    expect(await runInit(['--yes', '-o', out, '--password-hash-stdin'], io(), () => `${hash}\n`)).toBe(0);
+    expect((parse(readFileSync(out, 'utf8')) as { users: Array<{ password_hash: string }> }).users[0]!.password_hash).toBe(hash);
+    await expect(runInit(['--yes', '-o', join(tmp, 'h2.yaml'), '--password-hash', hash], io())).rejects.toThrow(/unknown option --password-hash/);
+    expect(await runInit(['--yes', '-o', join(tmp, 'h3.yaml'), '--password-hash-stdin'], io(), () => 'not-a-hash\n')).toBe(1);
+  });
+
   it('refuses an answer that would not validate, and writes nothing', async () => {
     const out = join(tmp, 'bad.yaml');
     const o = io();
