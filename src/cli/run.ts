@@ -26,6 +26,7 @@ import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
 import type { Report } from '../engine/report.js';
 import { REPORT_PATH } from '../engine/report.js';
 import { exec } from '../exec.js';
+import { validateAny } from '../convert/any.js';
 import { bringUpInitrdNetwork } from '../steps/network-initrd.js';
 import { nodeCrypto } from '../lazy-builtins.js';
 import { TargetRoot } from '../target/root.js';
@@ -111,6 +112,15 @@ async function findConfig(boot: BootOptions, paths: Paths, io: Output): Promise<
 
 async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Output, json: boolean): Promise<number> {
   const log = (line: string) => io.err(line.startsWith('flint: ') || line.startsWith('  [') ? line : `flint: ${line}`);
+  // Validated before anything is touched, the snapshot included: a broken config leaves
+  // not even a deleted snapshot behind. provision() checks it again (cheap) before applying.
+  const check = validateAny(found.configFile);
+  if (check.config === undefined) {
+    for (const d of check.diagnostics) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+    const { errors } = countBySeverity(check.diagnostics);
+    io.out(`${found.configFile}: invalid (${errors} error${errors === 1 ? '' : 's'}); nothing was written`);
+    return failure(io, boot, found, 'validate', 'the config is invalid (above)', 'nothing was written');
+  }
   let strategy: Strategy;
   try {
     strategy = await chooseStrategy({ sysroot: paths.sysroot, work: paths.work, log });

@@ -14,7 +14,7 @@ export interface BootOptions {
   config?: ConfigRef;
   /** `flint.config.sha512=`, lower-case hex. */
   sha512?: string;
-  /** `ignition.config.url=`: an Ignition config, which flint does not read yet. */
+  /** `ignition.config.url=`: an Ignition config (only https:// is fetched). */
   ignitionUrl?: string;
   /** `combustion.url=`: a Combustion script (only https:// is fetched). */
   combustionUrl?: string;

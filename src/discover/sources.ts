@@ -365,12 +365,16 @@ export async function scanDevices(sys: string, dev = '/dev'): Promise<Device[]> 
  * (USB, SD readers) are why this waits at all.
  */
 async function waitForDevices(o: DiscoverOptions, enough: (ds: Device[]) => boolean, what: string): Promise<Device[]> {
-  const start = Date.now();
+  // The wait is counted from the end of the first scan: on a slow machine (an emulated
+  // one, a board with many partitions) probing what is there must not eat the time
+  // given to devices that are still to come.
+  let start: number | undefined;
   const poll = o.pollMs ?? 250;
   let lastShown: number | undefined;
   for (;;) {
     const devices = await scanDevices(o.sys, o.dev);
     if (enough(devices)) return devices;
+    start ??= Date.now();
     const left = o.timeoutMs - (Date.now() - start);
     if (left <= 0) {
       for (const d of devices) o.log(`block devices: ${describe(d)}: passed over, not a label flint looks for`);

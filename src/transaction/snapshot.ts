@@ -199,9 +199,12 @@ async function snapshotStrategy(o: StrategyOptions, m: Mount): Promise<Strategy>
         }
         try {
           await unmountAll(log);
-          const del = await exec('btrfs', ['subvolume', 'delete', snap], { timeoutMs: 120_000 });
+          // --commit-after: without it the deletion waits for btrfs's next commit (up to
+          // 30 s), and a power cut before that brings the half-made snapshot back.
+          const del = await exec('btrfs', ['subvolume', 'delete', '--commit-after', snap], { timeoutMs: 120_000 });
           if (del.ok) {
             rmSync(folder, { recursive: true, force: true });
+            await exec('btrfs', ['filesystem', 'sync', top], { timeoutMs: 120_000 });
             log(`btrfs: snapshot ${num} deleted; the default is still snapshot ${current}`);
           } else log(`btrfs: could not delete snapshot ${num} (${del.summary}); it is not the default, so the next boot is as before`);
         } finally {

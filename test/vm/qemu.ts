@@ -1,0 +1,204 @@
+/**
+ * Booting the guest in QEMU: software emulation only (-accel tcg; KVM hangs on these
+ * machines), the kernel and initramfs given directly, the serial console captured (to a
+ * file, and to memory with the host time each line arrived), the config stick as USB
+ * mass storage behind an xHCI controller, user networking with SSH forwarded to
+ * 127.0.0.1 only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { execa } from 'execa';
+import { findProgram, SBIN_PATH } from './host.js';
+import type { GuestImage } from './image.js';
+
+export const GUEST_MAC = '52:54:00:f1:1e:01';
+/** getty's prompt on the serial console (kernel messages may follow it on the same line). */
+export const LOGIN_RE = /^\S+ login: /m;
+
+export function qemuBinary(): string | undefined {
+  return findProgram('qemu-system-x86_64');
+}
+
+export interface BootOptions {
+  image: GuestImage;
+  /** This boot's copy of the disk (it is written to). */
+  disk: string;
+  consoleLog: string;
+  /** A raw image attached as a USB stick. */
+  stick?: string;
+  /** -fw_cfg name=NAME,file=FILE */
+  fwCfg?: { name: string; file: string };
+  /** Extra kernel command line words. */
+  append?: readonly string[];
+  /** Copy the console to this process's stdout as it arrives (npm run demo:vm). */
+  live?: boolean;
+}
+
+export interface ConsoleLine {
+  /** Milliseconds since QEMU started. */
+  at: number;
+  text: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function kernelCommandLine(image: GuestImage, extra: readonly string[] = []): string {
+  return ['console=ttyS0,115200', `root=UUID=${image.rootUuid}`, 'rw', 'panic=-1', ...extra].join(' ');
+}
+
+export class Vm {
+  readonly lines: ConsoleLine[] = [];
+  private partial = '';
+  private exited: Promise<number | null>;
+  private waiters: (() => void)[] = [];
+  private exitCode: number | null | undefined;
+
+  private constructor(
+    private readonly proc: ChildProcess,
+    private readonly log: WriteStream,
+    readonly sshPort: number,
+    readonly started: number,
+    live: boolean,
+  ) {
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (live) process.stdout.write(chunk);
+      this.take(chunk.toString('utf8'));
+    });
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      this.take(chunk.toString('utf8'));
+    });
+    this.exited = new Promise((resolve) => {
+      proc.on('close', (code) => {
+        this.exitCode = code;
+        this.take('\n');
+        resolve(code);
+      });
+    });
+  }
+
+  static async boot(opts: BootOptions): Promise<Vm> {
+    const qemu = qemuBinary();
+    if (qemu === undefined) throw new Error('qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
+    const sshPort = await freePort();
+    const args = [
+      '-accel', 'tcg',
+      '-machine', 'q35',
+      '-cpu', 'max',
+      '-smp', '2',
+      '-m', '2048',
+      '-nodefaults',
+      '-display', 'none',
+      '-vga', 'none',
+      '-monitor', 'none',
+      '-serial', 'stdio',
+      '-no-reboot',
+      '-kernel', opts.image.kernel,
+      '-initrd', opts.image.initrd,
+      '-append', kernelCommandLine(opts.image, opts.append),
+      '-drive', `file=${opts.disk},if=none,id=disk,format=raw,cache=unsafe`,
+      '-device', 'virtio-blk-pci,drive=disk',
+      '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
+      '-device', `virtio-net-pci,netdev=net0,mac=${GUEST_MAC}`,
+      '-device', 'virtio-rng-pci',
+    ];
+    if (opts.stick !== undefined) {
+      args.push('-device', 'qemu-xhci,id=xhci');
+      args.push('-drive', `file=${opts.stick},if=none,id=stick,format=raw,cache=unsafe`);
+      args.push('-device', 'usb-storage,bus=xhci.0,drive=stick,removable=on');
+    }
+    if (opts.fwCfg !== undefined) args.push('-fw_cfg', `name=${opts.fwCfg.name},file=${opts.fwCfg.file}`);
+    const log = createWriteStream(opts.consoleLog);
+    log.write(`# qemu-system-x86_64 ${args.join(' ')}\n`);
+    const proc = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Vm(proc, log, sshPort, Date.now(), opts.live === true);
+  }
+
+  private take(text: string): void {
+    const parts = (this.partial + text).split(/\r?\n/);
+    this.partial = parts.pop() ?? '';
+    const at = Date.now() - this.started;
+    for (const p of parts) this.lines.push({ at, text: p.replace(/\r/g, '') });
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  get console(): string {
+    return [...this.lines.map((l) => l.text), this.partial].join('\n');
+  }
+
+  /** The first console line matching re, waiting for it; throws on timeout or exit. */
+  async waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<ConsoleLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      // The unfinished last line counts too: a login prompt ends without a newline.
+      const pending = this.partial !== '' ? [{ at: Date.now() - this.started, text: this.partial.replace(/\r/g, '') }] : [];
+      const hit = [...this.lines.slice(from), ...pending].find((l) => re.test(l.text));
+      if (hit !== undefined) return hit;
+      if (this.exitCode !== undefined) throw new Error(`QEMU exited (${String(this.exitCode)}) before the console showed ${re}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the console did not show ${re} within ${Math.round(timeoutMs / 1000)} s`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 1000));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Runs a command over SSH as user with the private key; never throws for its exit code. */
+  async ssh(user: string, key: string, command: string, timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    const r = await execa(
+      'ssh',
+      [
+        '-i', key,
+        '-p', String(this.sshPort),
+        '-o', 'StrictHostKeyChecking=no',
+        '-o', 'UserKnownHostsFile=/dev/null',
+        '-o', 'BatchMode=yes',
+        '-o', 'ConnectTimeout=10',
+        '-o', 'LogLevel=ERROR',
+        `${user}@127.0.0.1`,
+        command,
+      ],
+      { reject: false, timeout: timeoutMs, env: { PATH: SBIN_PATH }, stdin: 'ignore' },
+    );
+    return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Retries until SSH answers `true` (sshd up, key accepted), within timeoutMs. */
+  async waitForSsh(user: string, key: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      if (this.exitCode !== undefined) throw new Error(`QEMU exited (${String(this.exitCode)}) while waiting for SSH`);
+      const r = await this.ssh(user, key, 'true', 20_000);
+      if (r.code === 0) return;
+      last = r.stderr.trim();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    throw new Error(`no SSH login as ${user} within ${Math.round(timeoutMs / 1000)} s (last: ${last})`);
+  }
+
+  /** Powers the guest off over SSH, or kills QEMU after graceMs. Resolves when QEMU is gone. */
+  async stop(how?: { user: string; key: string }, graceMs = 60_000): Promise<void> {
+    if (how !== undefined && this.exitCode === undefined) await this.ssh(how.user, how.key, 'sudo -n systemctl poweroff', 15_000);
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), how !== undefined ? graceMs : 0);
+    await this.exited;
+    clearTimeout(timer);
+    await new Promise<void>((resolve) => this.log.end(resolve));
+  }
+}
