@@ -4,7 +4,10 @@
  * skips with the reason in its title.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
 
 export const BIN = new URL('../../dist/flint.mjs', import.meta.url).pathname;
 export const SBIN = '/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin';
@@ -32,4 +35,22 @@ export function loopSupport(tools: ReadonlyArray<readonly [string, string]>, opt
   const probe = spawnSync('losetup', ['-f'], { encoding: 'utf8', env: hostEnv });
   if (probe.status !== 0) return { ok: false, reason: `no free loop device: ${probe.stderr.trim()}` };
   return { ok: true };
+}
+
+/**
+ * A scratch folder for one test file, removed after it (registered with afterAll), and
+ * `dir(name)` for a new numbered folder in it.
+ */
+export function scratch(prefix: string): { tmp: string; dir: (name: string) => string } {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  let n = 0;
+  return {
+    tmp,
+    dir: (name) => {
+      const d = join(tmp, `${name}-${++n}`);
+      mkdirSync(d, { recursive: true });
+      return d;
+    },
+  };
 }

@@ -7,6 +7,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 const LOCK = '/run/flint-test-media.lock';
 let depth = 0;
@@ -70,4 +71,13 @@ export async function holdMediaLock(timeoutMs = 900_000): Promise<() => void> {
     depth--;
     if (depth === 0) rmSync(LOCK, { recursive: true, force: true });
   };
+}
+
+/** For a file whose every test attaches media or runs discovery: holds the lock from its first test to its last. */
+export function lockMediaForThisFile(): void {
+  let release: (() => void) | undefined;
+  beforeAll(async () => {
+    release = await holdMediaLock();
+  }, 900_000);
+  afterAll(() => release?.());
 }

@@ -9,13 +9,13 @@
  * Needs root, losetup, e2fsprogs, unshare and the cached Debian root.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { holdMediaLock } from '../helpers/media-lock.js';
+import { describe, expect, it } from 'vitest';
+import { lockMediaForThisFile } from '../helpers/media-lock.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
-import { BIN, hasTool, hostEnv, loopSupport } from '../helpers/host.js';
+import { BIN, hasTool, hostEnv, loopSupport, scratch } from '../helpers/host.js';
 import type { Support } from '../helpers/host.js';
 
 const env = hostEnv;
@@ -27,20 +27,9 @@ function support(): Support {
 }
 
 const can = support();
-const tmp = mkdtempSync(join(tmpdir(), 'flint-comb-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const { dir } = scratch('flint-comb-');
 // Discovery scans every block device: no other test file's media may be attached meanwhile.
-let releaseMedia: (() => void) | undefined;
-beforeAll(async () => {
-  releaseMedia = await holdMediaLock();
-}, 900_000);
-afterAll(() => releaseMedia?.());
-let n = 0;
-const dir = (name: string) => {
-  const d = join(tmp, `${name}-${++n}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-};
+lockMediaForThisFile();
 
 /** An ext4 medium with FILES, as Combustion's CI makes one (mkfs.ext4 -d). */
 function ext4Medium(label: string, files: Record<string, string>): string {

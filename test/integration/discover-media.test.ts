@@ -5,15 +5,15 @@
  * either way the same folder must come out. Needs root (losetup).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseCmdline } from '../../src/discover/cmdline.js';
 import { discover, DiscoveryError } from '../../src/discover/sources.js';
 import type { Found } from '../../src/discover/sources.js';
 import { withMediaLock } from '../helpers/media-lock.js';
-import { hostEnv, loopSupport } from '../helpers/host.js';
+import { hostEnv, loopSupport, scratch } from '../helpers/host.js';
 import type { Support } from '../helpers/host.js';
 
 function support(): Support {
@@ -22,15 +22,7 @@ function support(): Support {
 
 const env = hostEnv;
 const can = support();
-const tmp = mkdtempSync(join(tmpdir(), 'flint-discover-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-let n = 0;
-function dir(name: string): string {
-  const d = join(tmp, `${name}-${++n}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-}
+const { tmp, dir } = scratch('flint-discover-');
 
 type Files = Record<string, string>;
 type Fs = 'vfat' | 'ext4' | 'iso9660';

@@ -7,17 +7,17 @@
  * image apply case also a Debian root (debootstrap).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseCmdline } from '../../src/discover/cmdline.js';
 import { discover } from '../../src/discover/sources.js';
 import type { Found } from '../../src/discover/sources.js';
 import { verifyPassword } from '../../src/crypt/sha-crypt.js';
 import { withMediaLock } from '../helpers/media-lock.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
-import { BIN, hasTool, hostEnv, loopSupport } from '../helpers/host.js';
+import { BIN, hasTool, hostEnv, loopSupport, scratch } from '../helpers/host.js';
 import type { Support } from '../helpers/host.js';
 
 const env = hostEnv;
@@ -30,14 +30,7 @@ function support(): Support {
 
 const can = support();
 const rootfs = hasRootfsSupport();
-const tmp = mkdtempSync(join(tmpdir(), 'flint-media-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-let n = 0;
-function dir(name: string): string {
-  const d = join(tmp, `${name}-${++n}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-}
+const { dir } = scratch('flint-media-');
 
 function flint(args: string[], input?: string): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 300_000, ...(input !== undefined ? { input } : {}) });

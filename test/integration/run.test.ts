@@ -9,16 +9,16 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { makePki } from '../helpers/pki.js';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { holdMediaLock } from '../helpers/media-lock.js';
+import { describe, expect, it } from 'vitest';
+import { lockMediaForThisFile } from '../helpers/media-lock.js';
 import { scanDevices } from '../../src/discover/sources.js';
 import { writeBack } from '../../src/cli/run.js';
 import type { Report } from '../../src/engine/report.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
-import { BIN, hostEnv, loopSupport } from '../helpers/host.js';
+import { BIN, hostEnv, loopSupport, scratch } from '../helpers/host.js';
 import type { Support } from '../helpers/host.js';
 
 function support(): Support {
@@ -27,23 +27,11 @@ function support(): Support {
 
 const can = support();
 const rootfs = hasRootfsSupport();
-const tmp = mkdtempSync(join(tmpdir(), 'flint-run-'));
+const { dir } = scratch('flint-run-');
 const env = hostEnv;
 
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 // Discovery scans every block device: no other test file's media may be attached meanwhile.
-let releaseMedia: (() => void) | undefined;
-beforeAll(async () => {
-  releaseMedia = await holdMediaLock();
-}, 900_000);
-afterAll(() => releaseMedia?.());
-
-let n = 0;
-function dir(name: string): string {
-  const d = join(tmp, `${name}-${++n}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-}
+lockMediaForThisFile();
 
 /**
  * The filesystem of the test media: vfat where this kernel can mount it; else ext4 (a
@@ -84,7 +72,7 @@ function vfatImage(label: string, files: Record<string, string>): string {
       made.add(folder);
       execFileSync('mmd', ['-i', img, `::/${folder}`], { env });
     }
-    const src = join(tmp, `src-${++n}`);
+    const src = join(dir('src'), 'file');
     writeFileSync(src, content);
     execFileSync('mcopy', ['-i', img, src, `::/${path}`], { env });
   }
