@@ -6,15 +6,18 @@ The first-boot runner the initramfs starts. When the target's /etc/machine-id is
 missing, empty or "uninitialized" and flint has not configured it yet
 (/etc/.flint-result.json), or flint.firstboot, ignition.firstboot or
 combustion.firstboot is on the kernel command line, it looks for a config, in order:
-  1. flint.config= on the kernel command line: LABEL=NAME:/path, or an https:// URL
-     (checked against flint.config.sha512= when given)
-  2. QEMU fw_cfg opt/flint/config
+  1. the kernel command line: flint.config= (LABEL=NAME:/path, or an https:// URL
+     checked against flint.config.sha512= when given), else ignition.config.url=,
+     else combustion.url= (https only)
+  2. QEMU fw_cfg: opt/flint/config, opt/com.coreos/config (Ignition),
+     opt/org.opensuse.combustion/script
   3. a filesystem labelled flint, combustion, ignition, cidata or install (any case),
-     with flint/config.yaml (.yml, .json) on it
-  4. flint.yaml in the target's boot/firmware, boot or boot/efi folder
-and, when none of 1-3 has a flint config, a Combustion script: combustion.url=
-(https only), fw_cfg opt/org.opensuse.combustion/script, or combustion/script on such
-a medium. It waits for late devices (flint.timeout=SECONDS; default 10 s, 30 s on
+     with, in this order, flint/config.yaml (.yml, .json), ignition/config.ign,
+     combustion/script, or a NoCloud seed (user-data, meta-data, network-config)
+  4. flint.yaml in the target's boot/firmware, boot or boot/efi folder, or on a FAT
+     partition of the target's disk
+Ignition, cloud-init and Combustion configs are converted (see flint convert).
+It waits for late devices (flint.timeout=SECONDS; default 10 s, 30 s on
 aarch64), copies the config's folder to the work folder and applies it all or nothing:
 on a btrfs root with snapper's layout (openSUSE MicroOS) into a new snapshot that
 becomes the default only on success, else under the journal. Scripts (scripts: and
@@ -34,7 +37,8 @@ Options:
 Kernel command line: flint.config=, flint.config.sha512=, flint.timeout=,
 flint.require=1 (no config found is an error), flint.firstboot, flint.report=0 (write
 nothing back to the medium), flint.on_failure=continue (a failure boots on,
-unconfigured), combustion.url=. Scripts that need the network need rd.neednet=1.
+unconfigured), ignition.config.url=, combustion.url=. Scripts that need the network
+need rd.neednet=1.
 
 Exit status: 0 applied, nothing to do, not the first boot, no config found, or a
 failure with flint.on_failure=continue; 1 no config with flint.require=1, the config
