@@ -18,38 +18,34 @@ function rsaKey(): { forgeKey: forge.pki.rsa.PrivateKey; pem: string } {
   return { forgeKey: forge.pki.privateKeyFromPem(pem), pem };
 }
 
+/** A certificate for KEY, valid from a day ago to a day ahead, signed by SIGNER. */
+function certificate(key: forge.pki.rsa.PrivateKey, serial: string, subject: string, issuer: string, extensions: object[], signer: forge.pki.rsa.PrivateKey): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+  cert.serialNumber = serial;
+  cert.validity.notBefore = new Date(Date.now() - 86_400_000);
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  cert.setSubject([{ name: 'commonName', value: subject }]);
+  cert.setIssuer([{ name: 'commonName', value: issuer }]);
+  cert.setExtensions(extensions);
+  cert.sign(signer, forge.md.sha256.create());
+  return cert;
+}
+
 export function makePki(): Pki {
   const ca = rsaKey();
-  const caCert = forge.pki.createCertificate();
-  caCert.publicKey = forge.pki.setRsaPublicKey(ca.forgeKey.n, ca.forgeKey.e);
-  caCert.serialNumber = '01';
-  caCert.validity.notBefore = new Date(Date.now() - 86_400_000);
-  caCert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  const caName = [{ name: 'commonName', value: 'flint test CA' }];
-  caCert.setSubject(caName);
-  caCert.setIssuer(caName);
-  caCert.setExtensions([
+  const caCert = certificate(ca.forgeKey, '01', 'flint test CA', 'flint test CA', [
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
-  ]);
-  caCert.sign(ca.forgeKey, forge.md.sha256.create());
-
+  ], ca.forgeKey);
   const server = rsaKey();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(server.forgeKey.n, server.forgeKey.e);
-  cert.serialNumber = '02';
-  cert.validity.notBefore = new Date(Date.now() - 86_400_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  cert.setSubject([{ name: 'commonName', value: 'localhost' }]);
-  cert.setIssuer(caName);
-  cert.setExtensions([
+  const cert = certificate(server.forgeKey, '02', 'localhost', 'flint test CA', [
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
-  ]);
-  cert.sign(ca.forgeKey, forge.md.sha256.create());
+  ], ca.forgeKey);
   return { caPem: forge.pki.certificateToPem(caCert), keyPem: server.pem, certPem: forge.pki.certificateToPem(cert) };
 }
