@@ -42,7 +42,15 @@ export function formatPath(path: readonly PathSeg[]): string {
 
 /** JSON pointer (RFC 6901) for a path: the key the loader's span table uses. */
 export function pointer(path: readonly PathSeg[]): string {
-  return path.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+  let out = '';
+  for (const s of path) out += pointerSegment(s);
+  return out;
+}
+
+/** One segment of a JSON pointer, with its "/": most keys need no escaping, so skip the regexes then. */
+export function pointerSegment(s: PathSeg): string {
+  const t = String(s);
+  return t.includes('~') || t.includes('/') ? '/' + t.replace(/~/g, '~0').replace(/\//g, '~1') : '/' + t;
 }
 
 export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {

@@ -5,7 +5,7 @@
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
-import { formatPath, pointer } from './diagnostics.js';
+import { formatPath, pointerSegment } from './diagnostics.js';
 import type { Diagnostic, PathSeg } from './diagnostics.js';
 import { editDistance } from './checks/suggest.js';
 
@@ -52,12 +52,31 @@ export function isSecretKey(key: string): boolean {
     // piece of "password" catches a key cut short ("word:", "passw:").
     v =
       !NOT_SECRET_KEYS.has(key) &&
-      (SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || (k.length >= 4 && 'password'.includes(k)) || (Math.abs(key.length - 8) <= 3 && editDistance(k, 'password') <= 3));
+      (SECRET_KEYS.has(key) || /pass|assw|pwd|psk|secret|hash|token/i.test(key) || (k.length >= 4 && 'password'.includes(k)) || (Math.abs(key.length - 8) <= 3 && sharedLetters(k, 'password') >= Math.max(k.length, 8) - 3 && editDistance(k, 'password') <= 3));
     secretKeyMemo.set(key, v);
   }
   return v;
 }
 const secretKeyMemo = new Map<string, boolean>();
+
+/**
+ * How many letters two words share, counted with repeats. An insertion or substitution
+ * adds at most one shared letter and a deletion or transposition none, so words at an
+ * edit distance of at most d share at least max(|a|, |b|) - d: a cheap test that spares
+ * most keys the full distance.
+ */
+function sharedLetters(a: string, b: string): number {
+  const pool = b.split('');
+  let n = 0;
+  for (const c of a) {
+    const i = pool.indexOf(c);
+    if (i >= 0) {
+      pool[i] = '';
+      n++;
+    }
+  }
+  return n;
+}
 
 /** The keys that hold no secret in the maps that hold one (a user, a Wi-Fi network). */
 const USER_PLAIN_KEYS: ReadonlySet<string> = new Set([
@@ -120,20 +139,22 @@ export function loadConfig(file: string, text: string): LoadedConfig {
     );
   }
 
-  const walk = (node: unknown, path: PathSeg[], key: Span | undefined, parentKey: string | undefined): unknown => {
+  // ptr is pointer(path), built one segment at a time: the walk visits every node, and
+  // re-escaping the whole path at each one is most of its cost.
+  const walk = (node: unknown, path: PathSeg[], ptr: string, key: Span | undefined, parentKey: string | undefined): unknown => {
     if (isAlias(node)) {
       const target = node.resolve(doc as Document);
-      if (node.range) nodes.set(pointer(path), { key, value: rangeOf(node.range) });
-      return target === undefined ? null : walkInner(target, path, key, parentKey, false);
+      if (node.range) nodes.set(ptr, { key, value: rangeOf(node.range) });
+      return target === undefined ? null : walkInner(target, path, ptr, key, parentKey, false);
     }
-    return walkInner(node, path, key, parentKey, true);
+    return walkInner(node, path, ptr, key, parentKey, true);
   };
 
-  const walkInner = (node: unknown, path: PathSeg[], key: Span | undefined, parentKey: string | undefined, record: boolean): unknown => {
+  const walkInner = (node: unknown, path: PathSeg[], ptr: string, key: Span | undefined, parentKey: string | undefined, record: boolean): unknown => {
     const n = node as YamlNode | null | undefined;
     const span = n && n.range ? rangeOf(n.range) : { start: 0, end: 0 };
     const info: NodeInfo = { key, value: span };
-    if (record) nodes.set(pointer(path), info);
+    if (record) nodes.set(ptr, info);
     if (isMap(n)) {
       const out: Record<string, unknown> = {};
       for (const item of n.items) {
@@ -148,18 +169,18 @@ export function loadConfig(file: string, text: string): LoadedConfig {
         const v = item.value as YamlNode | null;
         if (v === null || (isScalar(v) && v.value === null)) {
           // Record the key anyway: a later diagnostic about it still needs a position.
-          nodes.set(pointer([...path, name]), { key: keySpan, value: v && v.range ? rangeOf(v.range) : keySpan });
+          nodes.set(ptr + pointerSegment(name), { key: keySpan, value: v && v.range ? rangeOf(v.range) : keySpan });
           continue;
         }
         // In a map that holds a secret, a key it does not know is most likely that
         // secret's key misspelt ("pord:"): its value is masked like the secret's.
         const known = secretHolderKeys(path);
-        out[name] = walk(v, [...path, name], keySpan, known !== undefined && !known.has(name) ? 'password' : name);
+        out[name] = walk(v, [...path, name], ptr + pointerSegment(name), keySpan, known !== undefined && !known.has(name) ? 'password' : name);
       }
       return out;
     }
     if (isSeq(n)) {
-      return n.items.map((item, i) => walk(item, [...path, i], undefined, parentKey));
+      return n.items.map((item, i) => walk(item, [...path, i], `${ptr}/${i}`, undefined, parentKey));
     }
     if (isScalar(n)) {
       const s = n as Scalar;
@@ -173,7 +194,7 @@ export function loadConfig(file: string, text: string): LoadedConfig {
     return null;
   };
 
-  loaded.value = doc.contents === null ? null : walk(doc.contents, [], undefined, undefined);
+  loaded.value = doc.contents === null ? null : walk(doc.contents, [], '', undefined, undefined);
   return loaded;
 }
 
@@ -254,8 +275,9 @@ function rangeOf(range: readonly [number, number, number]): Span {
 }
 
 function lineStartsOf(text: string): number[] {
+  // indexOf, not a loop over every character: this runs cold, in the interpreter.
   const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
   return starts;
 }
 

@@ -67,6 +67,7 @@ export class Vm {
   private constructor(
     private readonly proc: ChildProcess,
     private readonly log: WriteStream,
+    private readonly logPath: string,
     readonly sshPort: number,
     readonly started: number,
     live: boolean,
@@ -94,7 +95,11 @@ export class Vm {
     if (qemu === undefined) throw new Error('qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
     const sshPort = await freePort();
     const args = [
-      '-accel', 'tcg',
+      // One host thread for both vCPUs. Multi-threaded TCG (QEMU 7.2) now and then runs a
+      // stale translation while the guest kernel patches its own code on the other vCPU, and
+      // the guest dies in an "Oops: int3" panic (once in some 40 boots; it failed a CI run).
+      // One vCPU avoids it too, but its boots stalled for up to 50 s after switch-root.
+      '-accel', 'tcg,thread=single',
       '-machine', 'q35',
       '-cpu', 'max',
       '-smp', '2',
@@ -123,7 +128,7 @@ export class Vm {
     const log = createWriteStream(opts.consoleLog);
     log.write(`# qemu-system-x86_64 ${args.join(' ')}\n`);
     const proc = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    return new Vm(proc, log, sshPort, Date.now(), opts.live === true);
+    return new Vm(proc, log, opts.consoleLog, sshPort, Date.now(), opts.live === true);
   }
 
   private take(text: string): void {
@@ -146,9 +151,9 @@ export class Vm {
       const pending = this.partial !== '' ? [{ at: Date.now() - this.started, text: this.partial.replace(/\r/g, '') }] : [];
       const hit = [...this.lines.slice(from), ...pending].find((l) => re.test(l.text));
       if (hit !== undefined) return hit;
-      if (this.exitCode !== undefined) throw new Error(`QEMU exited (${String(this.exitCode)}) before the console showed ${re}`);
+      if (this.exitCode !== undefined) throw new Error(`QEMU exited (${String(this.exitCode)}) before the console showed ${re}${this.tail()}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`the console did not show ${re} within ${Math.round(timeoutMs / 1000)} s`);
+      if (left <= 0) throw new Error(`the console did not show ${re} within ${Math.round(timeoutMs / 1000)} s${this.tail()}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 1000));
         this.waiters.push(() => {
@@ -157,6 +162,17 @@ export class Vm {
         });
       });
     }
+  }
+
+  /**
+   * What a failure message needs so a CI log alone explains it: a guest kernel panic
+   * named as such, and the console's last lines (the whole console is in consoleLog).
+   */
+  private tail(lines = 30): string {
+    const all = this.lines.map((l) => l.text);
+    const panic = all.find((l) => /Kernel panic|Oops:/.test(l));
+    const head = panic !== undefined ? `\nthe guest kernel crashed: ${panic.trim()}` : '';
+    return `${head}\nconsole log: ${this.logPath}\nlast console lines:\n${all.slice(-lines).join('\n')}`;
   }
 
   /** Runs a command over SSH as user with the private key; never throws for its exit code. */
@@ -184,13 +200,13 @@ export class Vm {
     const deadline = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < deadline) {
-      if (this.exitCode !== undefined) throw new Error(`QEMU exited (${String(this.exitCode)}) while waiting for SSH`);
+      if (this.exitCode !== undefined) throw new Error(`QEMU exited (${String(this.exitCode)}) while waiting for SSH${this.tail()}`);
       const r = await this.ssh(user, key, 'true', 20_000);
       if (r.code === 0) return;
       last = r.stderr.trim();
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
-    throw new Error(`no SSH login as ${user} within ${Math.round(timeoutMs / 1000)} s (last: ${last})`);
+    throw new Error(`no SSH login as ${user} within ${Math.round(timeoutMs / 1000)} s (last: ${last})${this.tail()}`);
   }
 
   /** Powers the guest off over SSH, or kills QEMU after graceMs. Resolves when QEMU is gone. */
