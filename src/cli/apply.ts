@@ -121,6 +121,8 @@ function toJson(result: ProvisionResult, diagnostics: Diagnostic[]): Record<stri
     changes: result.plan.planned.map((p) => ({ path: p.action.path, change: p.change, step: p.action.step, why: p.action.why, details: p.details, ...(p.action.kind === 'file' || p.action.kind === 'dir' ? { mode: modeString(p.action.mode) } : {}) })),
     unchanged: result.plan.unchanged.length,
     warnings: result.plan.warnings,
+    // The disks' tables before and after, as the plain output shows them.
+    ...(Array.isArray(result.plan.report.storage) ? { storage: result.plan.report.storage } : {}),
     ...(result.report ? { report: result.report } : {}),
   };
 }

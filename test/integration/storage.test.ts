@@ -296,6 +296,11 @@ describe.skipIf(!can.ok)(`storage on loop devices${can.ok ? '' : ` (SKIPPED: ${c
     expect(plan.stdout).toMatch(/ 3 +\d+ +\d+ +6 GiB +var +var +new\n +4 +\d+ +\d+ +1 GiB +swap +swap +new\n/);
     expect(plan.stdout).toContain('make btrfs labelled var on');
     expect(plan.stdout).toMatch(/~ change {2}\/etc\/fstab/);
+    const planJson = cli('plan', '--json');
+    expect(planJson.status, planJson.stderr).toBe(0);
+    const lines = (JSON.parse(planJson.stdout) as { storage?: string[] }).storage ?? [];
+    expect(lines.join('\n')).toMatch(/ 3 +\d+ +\d+ +6 GiB +var +var +new\n/);
+    expect(lines).toContain(plan.stdout.split('\n')[0]);
     const apply = cli('apply');
     expect(apply.status, apply.stderr).toBe(0);
     expect(apply.stdout).toMatch(/applied 1 change/);
