@@ -1,13 +1,11 @@
 /** `flint convert FILE [--to yaml|json] [-o OUT]`: another tool's config as a flint config. */
 import { writeFileSync } from 'node:fs';
-import { Document } from 'yaml';
 import { formatDiagnostic } from '../config/diagnostics.js';
 import { FORMAT_NAMES } from '../config/format.js';
-import { validateAny } from '../convert/any.js';
+import { convertedYaml, validateAny } from '../convert/any.js';
 import { expandShortFlags, parseArgs, UsageError } from './args.js';
 import { convertHelp } from './convert-help.js';
 import type { Output } from './output.js';
-
 
 export function runConvert(argv: readonly string[], io: Output): number {
   const args = parseArgs(expandShortFlags(argv, { '-o': '--output' }), { booleans: [], values: ['to', 'output'] });
@@ -32,17 +30,11 @@ export function runConvert(argv: readonly string[], io: Output): number {
     io.err(`${file}: not converted: the ${FORMAT_NAMES[result.format]} has errors (above)`);
     return 1;
   }
-  const text = to === 'json' ? JSON.stringify(result.converted, null, 2) + '\n' : toYaml(result.converted, file, FORMAT_NAMES[result.format], result.deviations);
+  const text = to === 'json' ? JSON.stringify(result.converted, null, 2) + '\n' : convertedYaml(result.converted, file, result.format, result.deviations);
   const out = args.flags.get('output');
   if (typeof out === 'string') {
     writeFileSync(out, text, { mode: 0o600 });
     io.err(`flint: wrote ${out}`);
   } else io.out(text.replace(/\n$/, ''));
   return 0;
-}
-
-function toYaml(config: Record<string, unknown>, file: string, kind: string, deviations: readonly string[]): string {
-  const body = new Document(config).toString({ lineWidth: 0 });
-  const head = [`# Converted by flint from ${file} (${kind}).`, ...deviations.map((d) => `# note: ${d}`)];
-  return `${head.join('\n')}\n${body}`;
 }

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDiagnostic } from '../config/diagnostics.js';
+import { FORMAT_NAMES } from '../config/format.js';
 import { parseSize } from '../config/checks/names.js';
 import { prepareConfig, PrepareError } from '../media/prepare.js';
 import type { PreparedConfig } from '../media/prepare.js';
@@ -147,6 +148,10 @@ export async function loadPrepared(configFile: string, io: Output): Promise<Prep
   }
   // The plain-password warning is answered here: the password is hashed right now.
   for (const d of prepared.diagnostics) if (d.severity === 'warning' && !/plain[- ]text password/i.test(d.message)) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
+  if (prepared.convertedFrom !== undefined) {
+    io.err(`flint: ${configFile} (${FORMAT_NAMES[prepared.convertedFrom]}) goes on the medium as a flint config, as "flint convert" prints it`);
+    for (const d of prepared.deviations) io.err(`note: ${d}`);
+  }
   if (prepared.hashed > 0) io.err(`flint: ${prepared.hashed} plain-text password${prepared.hashed === 1 ? '' : 's'} replaced by SHA-512 crypt hashes (password_hash)`);
   return prepared;
 }

@@ -8,7 +8,9 @@ FLINT holding flint/config.yaml and every payload the config names (file: source
 container image archives, script files), at the same paths relative to the config.
 The config is validated first; every plain-text user password is replaced by its
 SHA-512 crypt hash (password_hash) before anything is written, so no plain-text
-password reaches the medium. Comments and layout of the config are kept.
+password reaches the medium. Comments and layout of the config are kept. An Ignition
+config, a cloud-init user-data file or seed folder, or a Combustion script (with the
+files in its folder) is converted to a flint config first, as "flint convert" does.
 
   create   build an image file: FAT32 made with mkfs.fat and mtools (no root, no
            loop device), sized to fit; or ISO 9660 with --iso (xorriso), e.g. for VMs
@@ -42,7 +44,8 @@ export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [
   embed   write CONFIG as flint.yaml (with its payloads beside it) onto the image's
           own FAT boot partition with mtools at the partition's offset (no root, no
           mount): one SD card carries image and config, and "flint run" finds it
-          there at first boot. Plain-text passwords are hashed first.
+          there at first boot. Plain-text passwords are hashed first; another
+          tool's config is converted first, as for drive create.
 
 Options:
   --scripts            also run the config's post scripts, chrooted in the image (apply)

@@ -301,9 +301,9 @@ function typeHint(want: string[], v: unknown, name: string): string | undefined 
  * listing a hundred unknown keys. (Reading them is `flint convert`'s job.)
  */
 function detectForeignFormat(text: string, v: unknown): { message: string; hint: string } | undefined {
-  if (/^#cloud-config\b/.test(text)) return { message: 'this is a cloud-init #cloud-config file, not a flint config', hint: 'flint configs start with version: 1; see examples/ for the flint form of the same settings' };
+  if (/^#cloud-config\b/.test(text)) return { message: 'this is a cloud-init #cloud-config file, not a flint config', hint: 'flint convert FILE writes it as a flint config (flint validate, flint run and flint drive create read it as it is)' };
   if (/^#!/.test(text) && /combustion/i.test(text.slice(0, 2000))) return { message: 'this is a Combustion script, not a flint config', hint: 'put it on a stick labelled combustion as combustion/script, or call it from a flint config under scripts:' };
-  if (isObj(v) && isObj(v.ignition) && v.version === undefined) return { message: `this is an Ignition config (spec ${String(v.ignition.version ?? 'unknown')}), not a flint config`, hint: 'flint configs start with version: 1; see examples/ for the flint form of the same settings' };
+  if (isObj(v) && isObj(v.ignition) && v.version === undefined) return { message: `this is an Ignition config (spec ${String(v.ignition.version ?? 'unknown')}), not a flint config`, hint: 'flint convert FILE writes it as a flint config (flint validate, flint run and flint drive create read it as it is)' };
   return undefined;
 }
 

@@ -5,11 +5,12 @@
  * flint config (what `flint convert` prints), so planning problems have a place too.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { Document } from 'yaml';
 import { basename, dirname, join } from 'node:path';
 import type { Diagnostic } from '../config/diagnostics.js';
 import { compareDiagnostics } from '../config/diagnostics.js';
 import type { ConfigFormat } from '../config/format.js';
-import { sniffFormat } from '../config/format.js';
+import { FORMAT_NAMES, sniffFormat } from '../config/format.js';
 import type { LoadedConfig } from '../config/load.js';
 import { validateText } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
@@ -90,6 +91,13 @@ function finish(format: ConfigFormat, file: string, converted: Record<string, un
   const native = validateText(`${file} (converted)`, JSON.stringify(converted, null, 2));
   const all = native.config === undefined ? [...diagnostics, ...native.diagnostics.filter((d) => d.severity === 'error')].sort(compareDiagnostics) : diagnostics;
   return { format, diagnostics: all, converted, loaded: native.loaded, deviations, ...(native.config !== undefined ? { config: native.config } : {}) };
+}
+
+/** A converted config as flint YAML, headed by where it came from and how flint deviates. */
+export function convertedYaml(config: Record<string, unknown>, file: string, format: ConfigFormat, deviations: readonly string[]): string {
+  const body = new Document(config).toString({ lineWidth: 0 });
+  const head = [`# Converted by flint from ${file} (${FORMAT_NAMES[format]}).`, ...deviations.map((d) => `# note: ${d}`)];
+  return `${head.join('\n')}\n${body}`;
 }
 
 function isDir(p: string): boolean {

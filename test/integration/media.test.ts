@@ -172,6 +172,27 @@ describe.skipIf(!can.ok)(`media${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`, ()
     });
   });
 
+  it('drive create from an Ignition config: the stick carries it converted, and the runner finds a valid flint config', async () => {
+    const img = join(dir('ign'), 'stick.img');
+    const r = flint(['drive', 'create', 'bench/peers/typical.ign', '-o', img]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/typical\.ign \(Ignition config\) goes on the medium as a flint config/);
+    expect(r.err).toMatch(/^note: /m);
+    await withMediaLock(async () => {
+      const dev = attach(img);
+      try {
+        const { found, log } = await find(dir('sysroot'), dir('work'));
+        expect(found, log.join('\n')).toBeDefined();
+        expect(found!.format).toBe('flint');
+        const v = flint(['validate', found!.configFile]);
+        expect(v.code, v.out + v.err).toBe(0);
+        expect(readFileSync(found!.configFile, 'utf8')).toMatch(/^# Converted by flint from bench\/peers\/typical\.ign \(Ignition config\)\./);
+      } finally {
+        detach(dev);
+      }
+    });
+  });
+
   it('drive create refuses an invalid config and a missing payload, writing nothing', () => {
     const d = dir('bad');
     writeFileSync(join(d, 'bad.yaml'), 'version: 1\nfiles:\n  - path: /etc/motd\n    mode: 644\n');

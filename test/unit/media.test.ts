@@ -93,6 +93,59 @@ describe('prepareConfig', () => {
     await expect(prepareConfig(join(d, 'miss.yaml'))).rejects.toThrow(/file:payload\/nope .*not found/);
   });
 
+  it('converts an Ignition config: the medium gets flint YAML that validates, the hash kept', async () => {
+    const d = join(tmp, 'p3');
+    mkdirSync(d);
+    const hash = '$6$saltsalt$' + 'a'.repeat(86);
+    writeFileSync(join(d, 'c.ign'), JSON.stringify({ ignition: { version: '3.3.0' }, passwd: { users: [{ name: 'core', passwordHash: hash }] }, storage: { files: [{ path: '/etc/motd', mode: 420, contents: { source: 'data:,hello%0A' } }] } }));
+    const p = await prepareConfig(join(d, 'c.ign'));
+    expect(p.convertedFrom).toBe('ignition');
+    expect(p.name).toBe('config.yaml');
+    expect(p.text).toMatch(/^# Converted by flint from .*c\.ign \(Ignition config\)\./);
+    const v = validateText('config.yaml', p.text);
+    expect(v.diagnostics.filter((x) => x.severity === 'error')).toEqual([]);
+    const cfg = parse(p.text) as { users: Array<Record<string, string>>; files: Array<Record<string, unknown>> };
+    expect(cfg.users[0]).toMatchObject({ name: 'core', password_hash: hash });
+    expect(cfg.files[0]).toMatchObject({ path: '/etc/motd', contents: 'hello\n' });
+  });
+
+  it('converts cloud-init user-data, hashing its plain_text_passwd; a seed folder works as well', async () => {
+    const d = join(tmp, 'p4');
+    mkdirSync(d);
+    writeFileSync(join(d, 'user-data'), '#cloud-config\nhostname: pi-kitchen\nusers:\n  - name: pi\n    plain_text_passwd: raspberry-x\n    lock_passwd: false\n');
+    writeFileSync(join(d, 'meta-data'), 'instance-id: i-1\n');
+    for (const arg of [join(d, 'user-data'), d]) {
+      const p = await prepareConfig(arg);
+      expect(p.convertedFrom).toBe('cloud-init');
+      expect(p.hashed).toBe(1);
+      expect(p.text).not.toContain('raspberry-x');
+      const cfg = parse(p.text) as { hostname: string; users: Array<Record<string, string>> };
+      expect(cfg.hostname).toBe('pi-kitchen');
+      expect(verifyPassword('raspberry-x', cfg.users[0]!.password_hash!)).toBe(true);
+    }
+  });
+
+  it('converts a Combustion script, carrying every file of its folder', async () => {
+    const d = join(tmp, 'p5', 'combustion');
+    mkdirSync(join(d, 'keys'), { recursive: true });
+    writeFileSync(join(d, 'script'), '#!/bin/sh\n# combustion: network\ninstall -D -m 0600 keys/admin.pub /root/.ssh/authorized_keys\n');
+    writeFileSync(join(d, 'keys/admin.pub'), 'ssh-ed25519 AAAA admin\n');
+    const p = await prepareConfig(join(d, 'script'));
+    expect(p.convertedFrom).toBe('combustion');
+    expect(p.payloads.map((x) => x.rel)).toEqual(['script', 'keys/admin.pub']);
+    expect((parse(p.text) as { scripts: unknown[] }).scripts).toEqual([{ name: 'combustion', stage: 'post', source: 'file:script' }]);
+  });
+
+  it('refuses an invalid Ignition config with the diagnostics of the original', async () => {
+    const d = join(tmp, 'p6');
+    mkdirSync(d);
+    writeFileSync(join(d, 'bad.ign'), '{"ignition": {"version": "3.3.0"}, "storage": {"files": [{"path": "relative/motd"}]}}');
+    const e = await prepareConfig(join(d, 'bad.ign')).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(PrepareError);
+    expect((e as PrepareError).message).toMatch(/bad\.ign is invalid \(Ignition config\); nothing was written/);
+    expect((e as PrepareError).diagnostics.some((x) => x.severity === 'error' && x.file.endsWith('bad.ign'))).toBe(true);
+  });
+
   it('payloadPaths takes each once, hosts entries included', () => {
     expect(payloadPaths({ files: [{ source: 'file:a' }, { source: 'https://x' }, { source: 'file:a' }], scripts: [{ source: 'file:s/run' }], hosts: [{ files: [{ source: 'file:b' }] }] })).toEqual(['a', 's/run', 'b']);
   });
