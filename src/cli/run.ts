@@ -1,12 +1,13 @@
 /**
  * `flint run`: find the config at first boot and apply it to the target root, in a new
  * btrfs snapshot where the root has snapper's layout, else under the engine's journal.
- * After success: a marker so the next boot is not a first boot, a console summary and
- * the result written back to the medium. After a failure: the step, the error and the
+ * After success: a marker so the next boot is not a first boot, openSUSE's first-boot
+ * wizard marker removed, a console summary and the result written back to the medium. After a failure: the step, the error and the
  * config's source, the root as before, and exit 1 (the boot stops) unless
  * flint.on_failure=continue.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseCmdline } from '../discover/cmdline.js';
 import type { BootOptions } from '../discover/cmdline.js';
@@ -166,10 +167,12 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
   } catch (e) {
     log(`could not write ${DONE_MARKER} (${(e as Error).message}): the next boot runs flint again unless systemd has committed /etc/machine-id`);
   }
+  const restoreWizard = dropWizardMarker(strategy.root, log);
   try {
     await strategy.commit(log);
   } catch (e) {
     await strategy.abort(log).catch(() => undefined);
+    restoreWizard?.();
     const state = strategy.kind === 'snapshot' ? 'the lines above say whether the new snapshot was deleted or is already the default' : asBefore(strategy);
     return failure(io, boot, found, 'commit', (e as Error).message, state);
   }
@@ -255,6 +258,33 @@ function markDone(root: string, report: Report | undefined, source: string): voi
   const t = new TargetRoot(root);
   const data = { flint: report?.flint ?? 'dev', finished: new Date().toISOString(), source, config_sha256: report?.config.sha256 };
   t.writeFile(DONE_MARKER, Buffer.from(JSON.stringify(data, null, 2) + '\n'), 0o644, 0, 0);
+}
+
+/**
+ * openSUSE's marker (JeOS, MicroOS images) that starts the jeos-firstboot or YaST
+ * Firstboot wizard, which asks for settings on the console. Combustion removes it once
+ * a config was applied, and so does flint: on a machine nobody watches, the wizard
+ * would hold the boot.
+ */
+export const WIZARD_MARKER = 'var/lib/YaST2/reconfig_system';
+
+/** Removes the wizard marker from ROOT; returns what puts it back, if it was there. */
+function dropWizardMarker(root: string, log: (line: string) => void): (() => void) | undefined {
+  const p = join(root, WIZARD_MARKER);
+  let st: Stats;
+  try {
+    st = lstatSync(p);
+  } catch {
+    return undefined;
+  }
+  if (!st.isFile()) return undefined;
+  const data = readFileSync(p);
+  unlinkSync(p);
+  log(`removed /${WIZARD_MARKER}, so the jeos-firstboot wizard does not ask for settings (as Combustion does)`);
+  return () => {
+    writeFileSync(p, data, { mode: st.mode & 0o7777 });
+    chownSync(p, st.uid, st.gid);
+  };
 }
 
 /** RESULT.txt (for people) and result.json, in the config's folder on the medium. */

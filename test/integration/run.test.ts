@@ -286,6 +286,28 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
   });
 
+  it('removes openSUSE\'s first-boot wizard marker after success, as Combustion does; a failed run leaves it', () => {
+    const marker = 'var/lib/YaST2/reconfig_system';
+    const bad = emptyRoot();
+    mkdirSync(join(bad, 'var/lib/YaST2'), { recursive: true });
+    writeFileSync(join(bad, marker), '');
+    mkdirSync(join(bad, 'boot/firmware'), { recursive: true });
+    writeFileSync(join(bad, 'boot/firmware/flint.yaml'), MOTD_CONFIG);
+    const failed = flintRun({ sysroot: bad, cmdline: 'flint.timeout=0', env: { FLINT_TEST_FAIL_AT: '1' } });
+    expect(failed.code).toBe(1);
+    expect(existsSync(join(bad, marker))).toBe(true);
+    const root = emptyRoot();
+    mkdirSync(join(root, 'var/lib/YaST2'), { recursive: true });
+    writeFileSync(join(root, marker), '');
+    mkdirSync(join(root, 'boot/firmware'), { recursive: true });
+    writeFileSync(join(root, 'boot/firmware/flint.yaml'), MOTD_CONFIG);
+    const r = flintRun({ sysroot: root, cmdline: 'flint.timeout=0' });
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`removed /${marker}, so the jeos-firstboot wizard does not ask`);
+    expect(existsSync(join(root, marker))).toBe(false);
+    expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
+  });
+
   it('finds the FAT label of a vfat medium through sysfs and blkid (no mount needed)', async () => {
     const img = vfatImage('FLINT', { 'flint/config.yaml': MOTD_CONFIG });
     await withLoop(img, async (dev) => {
