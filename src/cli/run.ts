@@ -171,8 +171,13 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
   try {
     await strategy.commit(log);
   } catch (e) {
+    // Before the abort: it unmounts the target's subvolumes, /var among them.
+    try {
+      restoreWizard?.();
+    } catch (err) {
+      log(`could not put /${WIZARD_MARKER} back (${(err as Error).message})`);
+    }
     await strategy.abort(log).catch(() => undefined);
-    restoreWizard?.();
     const state = strategy.kind === 'snapshot' ? 'the lines above say whether the new snapshot was deleted or is already the default' : asBefore(strategy);
     return failure(io, boot, found, 'commit', (e as Error).message, state);
   }
