@@ -274,7 +274,7 @@ function markDone(root: string, report: Report | undefined, source: string): voi
 export const WIZARD_MARKER = 'var/lib/YaST2/reconfig_system';
 
 /** Removes the wizard marker from ROOT; returns what puts it back, if it was there. */
-function dropWizardMarker(root: string, log: (line: string) => void): (() => void) | undefined {
+export function dropWizardMarker(root: string, log: (line: string) => void): (() => void) | undefined {
   const p = join(root, WIZARD_MARKER);
   let st: Stats;
   try {

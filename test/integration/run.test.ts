@@ -9,13 +9,13 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { makePki } from '../helpers/pki.js';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockMediaForThisFile } from '../helpers/media-lock.js';
 import { scanDevices } from '../../src/discover/sources.js';
-import { writeBack } from '../../src/cli/run.js';
+import { dropWizardMarker, WIZARD_MARKER, writeBack } from '../../src/cli/run.js';
 import type { Report } from '../../src/engine/report.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
 import { BIN, hostEnv, loopSupport, scratch } from '../helpers/host.js';
@@ -306,6 +306,22 @@ describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`
     expect(r.err).toContain(`removed /${marker}, so the jeos-firstboot wizard does not ask`);
     expect(existsSync(join(root, marker))).toBe(false);
     expect(readFileSync(join(root, 'etc/motd'), 'utf8')).toBe('from flint\n');
+  });
+
+  it('puts the wizard marker back as it was (the commit failed)', () => {
+    const root = dir('wizard');
+    mkdirSync(join(root, 'var/lib/YaST2'), { recursive: true });
+    const p = join(root, WIZARD_MARKER);
+    writeFileSync(p, 'x\n', { mode: 0o640 });
+    chownSync(p, 12, 34);
+    const lines: string[] = [];
+    const restore = dropWizardMarker(root, (l) => lines.push(l));
+    expect(existsSync(p)).toBe(false);
+    expect(lines).toHaveLength(1);
+    restore!();
+    const st = statSync(p);
+    expect([readFileSync(p, 'utf8'), st.mode & 0o7777, st.uid, st.gid]).toEqual(['x\n', 0o640, 12, 34]);
+    expect(dropWizardMarker(dir('no-wizard'), () => undefined)).toBeUndefined();
   });
 
   it('finds the FAT label of a vfat medium through sysfs and blkid (no mount needed)', async () => {
