@@ -23,7 +23,9 @@ on a btrfs root with snapper's layout (openSUSE MicroOS) into a new snapshot tha
 becomes the default only on success, else under the journal. Scripts (scripts: and
 Combustion's) run as Combustion runs them; a failing script undoes the apply.
 After success: a summary on the console, and RESULT.txt and result.json written back
-to the config's folder on the medium when it is writable.
+to the config's folder on the medium when it is writable; on openSUSE images
+/var/lib/YaST2/reconfig_system is removed (as Combustion does), so the jeos-firstboot
+wizard does not wait on the console.
 
 Options:
   --sysroot DIR   the target root (default /sysroot)
