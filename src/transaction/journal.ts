@@ -11,12 +11,21 @@
  *   blobs/N        the prior content of regular files
  * The folder is 0700 and its files 0600: a prior /etc/shadow is kept there until the
  * transaction ends, and it is removed when it does.
+ *
+ * Folders flint makes to hold the journal (/var/lib/flint on a root without it) are
+ * first named in .flint-journal-parents.json in the deepest folder that exists: a
+ * crash before the header is written, or after the journal is removed but before
+ * those folders are, would otherwise leave them behind with nothing that says whose
+ * they are.
  */
 import { appendFileSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { entryAt, fsyncDir, parentOf } from '../target/root.js';
 import type { TargetRoot } from '../target/root.js';
 
 const JOURNAL = '/var/lib/flint/journal';
+const PARENTS_NOTE = '.flint-journal-parents.json';
+/** Where the note can be: the folders that may exist when the ones below them do not. */
+const NOTE_PLACES = ['/', '/var', '/var/lib'];
 
 interface Prior {
   path: string;
@@ -53,6 +62,12 @@ export class Journal {
     }
     const dir = root.resolve(JOURNAL, true);
     if (existsSync(`${dir}/header.json`)) throw new Error('an unfinished journal exists in the target; recover it first');
+    const parents = created.filter((p) => p !== JOURNAL);
+    if (parents.length > 0) {
+      const place = parentOf(parents[0]!);
+      writeSynced(root.resolve(notePath(place)), JSON.stringify(parents));
+      fsyncDir(root.resolve(place, true));
+    }
     for (const p of created) {
       mkdirSync(root.resolve(p), { mode: p === JOURNAL ? 0o700 : 0o755 });
       fsyncDir(parentOf(root.resolve(p)));
@@ -121,8 +136,10 @@ export class Journal {
     const headerFile = `${dir}/header.json`;
     if (!existsSync(headerFile)) {
       // A crash while the journal was being created leaves a folder without a header:
-      // nothing was changed yet.
+      // nothing was changed yet. One while it was being removed may leave the folders
+      // made to hold it.
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+      removeParents(root);
       return undefined;
     }
     let header: Header;
@@ -185,19 +202,47 @@ function restoreOne(root: TargetRoot, dir: string, p: Prior): void {
 
 function removeJournal(root: TargetRoot, dir: string, header: Header): void {
   rmSync(dir, { recursive: true, force: true });
-  let top = parentOf(dir);
-  for (const p of [...header.created].reverse()) {
-    if (p === JOURNAL) continue;
+  fsyncDir(parentOf(dir));
+  removeParents(root, header.created.filter((p) => p !== JOURNAL));
+}
+
+/**
+ * Removes the folders flint made to hold the journal, innermost first and only while
+ * empty (the apply may have put files there), then the note that named them. Without
+ * CREATED (no header left), the note says which.
+ */
+function removeParents(root: TargetRoot, created?: readonly string[]): void {
+  const notes = NOTE_PLACES.filter((place) => existsSync(root.resolve(notePath(place))));
+  const listed = created ?? notes.flatMap((place) => readList(root.resolve(notePath(place))));
+  // Only the folders flint itself would make, whatever a note says.
+  const dirs = [...new Set(listed)].filter((p) => p === '/var' || p === '/var/lib' || p === '/var/lib/flint').sort((a, b) => b.length - a.length);
+  for (const p of dirs) {
     const host = root.resolve(p);
+    if (!existsSync(host)) continue;
     try {
-      // Only while empty: the apply may have put files there.
       rmdirSync(host);
-      top = parentOf(host);
+      fsyncDir(parentOf(host));
     } catch {
       break;
     }
   }
-  fsyncDir(top);
+  for (const place of notes) {
+    rmSync(root.resolve(notePath(place)), { force: true });
+    fsyncDir(root.resolve(place, true));
+  }
+}
+
+function readList(file: string): string[] {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function notePath(place: string): string {
+  return `${place === '/' ? '' : place}/${PARENTS_NOTE}`;
 }
 
 function writeSynced(file: string, data: string | Buffer): void {

@@ -184,6 +184,36 @@ describe.skipIf(!isRoot)('plan and apply', () => {
     expect(Journal.recover(root)).toBeUndefined();
   });
 
+  it('a crash while the journal is made or removed leaves none of the folders made to hold it', () => {
+    const journalDir = (dir: string) => join(dir, 'var/lib/flint/journal');
+    // Crash before the header is written: the folders exist, the header does not.
+    const a = makeTree();
+    const before = snapshot(a);
+    Journal.begin(new TargetRoot(a));
+    expect(existsSync(join(a, '.flint-journal-parents.json'))).toBe(true);
+    rmSync(join(journalDir(a), 'header.json'));
+    expect(Journal.recover(new TargetRoot(a))).toBeUndefined();
+    expect(snapshot(a)).toEqual(before);
+    // Crash after the journal folder is removed, before its parents are.
+    const b = makeTree();
+    Journal.begin(new TargetRoot(b));
+    rmSync(journalDir(b), { recursive: true });
+    expect(Journal.recover(new TargetRoot(b))).toBeUndefined();
+    expect(snapshot(b)).toEqual(before);
+    // The same after an apply that put a file under /var/lib/flint: that file and its folders stay.
+    const c = makeTree();
+    Journal.begin(new TargetRoot(c));
+    writeFileSync(join(c, 'var/lib/flint/kept'), 'x');
+    rmSync(journalDir(c), { recursive: true });
+    Journal.recover(new TargetRoot(c));
+    expect(readFileSync(join(c, 'var/lib/flint/kept'), 'utf8')).toBe('x');
+    expect(existsSync(join(c, '.flint-journal-parents.json'))).toBe(false);
+    // A committed transaction leaves no note either.
+    const d = makeTree();
+    Journal.begin(new TargetRoot(d)).commit();
+    expect(snapshot(d)).toEqual(before);
+  });
+
   it('restores owners of links and times of files', () => {
     const dir = makeTree();
     lchownSync(join(dir, 'etc/localtime'), 5, 5);
