@@ -100,7 +100,8 @@ export function convertedYaml(config: Record<string, unknown>, file: string, for
   return `${head.join('\n')}\n${body}`;
 }
 
-function isDir(p: string): boolean {
+/** Whether P is a folder (a NoCloud seed is one). */
+export function isDir(p: string): boolean {
   try {
     return statSync(p).isDirectory();
   } catch {

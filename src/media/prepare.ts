@@ -8,7 +8,7 @@
  * reports rather than by re-serialising the document: re-serialising would keep the
  * comments but turn `mode: 0644` into `mode: 644`, which flint refuses.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Pair, YAMLMap } from 'yaml';
@@ -16,7 +16,7 @@ import { validateText } from '../config/validate.js';
 import type { Diagnostic } from '../config/diagnostics.js';
 import { FORMAT_NAMES, sniffFormat } from '../config/format.js';
 import type { ConfigFormat } from '../config/format.js';
-import { convertedYaml, validateAny } from '../convert/any.js';
+import { convertedYaml, isDir, validateAny } from '../convert/any.js';
 import { hashPassword } from '../crypt/sha-crypt.js';
 import { readMediumFile } from '../steps/sources.js';
 
@@ -68,7 +68,7 @@ export async function prepareConfig(configFile: string, hash: (plain: string) =>
   // A splice that broke the config would be a bug here, not the user's doing.
   if (again.config === undefined) throw new Error(source.format === 'flint' ? 'hashing the passwords produced an invalid config' : 'the converted config is invalid');
   if (plainPasswordNodes(out).length > 0) throw new Error('a plain-text password is left after hashing');
-  const dir = source.format === 'cloud-init' && isDirectory(configFile) ? resolve(configFile) : dirname(resolve(configFile));
+  const dir = source.format === 'cloud-init' && isDir(configFile) ? resolve(configFile) : dirname(resolve(configFile));
   const rels = payloadPaths(again.config as unknown as Record<string, unknown>);
   // A Combustion script may read any file beside it (its folder is its working directory).
   if (source.format === 'combustion') for (const rel of filesUnder(dir)) if (!rels.includes(rel)) rels.push(rel);
@@ -96,7 +96,7 @@ interface Source {
 }
 
 function readSource(configFile: string): Source {
-  if (isDirectory(configFile)) return { format: 'cloud-init', text: '', diagnostics: [], deviations: [] };
+  if (isDir(configFile)) return { format: 'cloud-init', text: '', diagnostics: [], deviations: [] };
   let text: string;
   try {
     text = readFileSync(configFile, 'utf8');
@@ -108,7 +108,7 @@ function readSource(configFile: string): Source {
 
 /** Another tool's config as flint YAML; SOURCE gets the conversion's findings. */
 function converted(configFile: string, source: Source): string {
-  const r = isDirectory(configFile) ? validateAny(configFile) : validateAny(configFile, source.text);
+  const r = isDir(configFile) ? validateAny(configFile) : validateAny(configFile, source.text);
   if (r.converted === undefined || r.config === undefined) {
     throw new PrepareError(`${configFile} is invalid (${FORMAT_NAMES[source.format]}); nothing was written`, r.diagnostics);
   }
@@ -124,14 +124,6 @@ function filesUnder(dir: string): string[] {
     if (e.isFile()) out.push(relative(dir, join(e.parentPath ?? e.path, e.name)));
   }
   return out.sort();
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** Every `password:` of a user (top level and `hosts:` entries) as a YAML pair. */
