@@ -4,7 +4,9 @@
  * is valid YAML flow syntax), which gives JSON the same positions and messages.
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import type { Document } from 'yaml';
+import { parseYamlSubset } from './yaml-subset.js';
+import type { TreeNode } from './yaml-subset.js';
 import { formatPath, pointerSegment } from './diagnostics.js';
 import type { Diagnostic, PathSeg } from './diagnostics.js';
 import { editDistance } from './checks/suggest.js';
@@ -98,16 +100,18 @@ function secretHolderKeys(path: readonly PathSeg[]): ReadonlySet<string> | undef
 /** Keys, at any depth, whose plain-integer values are file modes and need their source text kept. */
 const RAW_KEYS: ReadonlySet<string> = new Set(['mode']);
 
-export function loadConfig(file: string, text: string): LoadedConfig {
-  const doc = parseDocument(text, {
-    prettyErrors: false,
-    uniqueKeys: true,
-    // Merge keys and custom tags are YAML 1.1 features that would make a config mean
-    // something its reader does not see; the format is YAML 1.2 core.
-    version: '1.2',
-    schema: 'core',
-    strict: true,
-  });
+export interface LoadOptions {
+  /**
+   * Try the quick parser for plain YAML first (yaml-subset.ts). Its trees equal yaml's
+   * except where a map or list ends, which only diagnostics read; callers that slice
+   * the source by a collection's span leave this off.
+   */
+  subset?: boolean;
+}
+
+export function loadConfig(file: string, text: string, options: LoadOptions = {}): LoadedConfig {
+  const isJson = /\.(json|ign)$/i.test(file);
+  const quick = options.subset === true && !isJson ? parseYamlSubset(text) : undefined;
   const lineStarts = lineStartsOf(text);
   const position = (offset: number) => toLineCol(lineStarts, offset);
   const nodes = new Map<string, NodeInfo>();
@@ -119,57 +123,65 @@ export function loadConfig(file: string, text: string): LoadedConfig {
     diagnostics.push(makeDiagnostic(loaded, { severity: 'error', code, message, hint, span, path }));
   };
 
-  // JSON gets JSON's own rules and messages: the YAML parser would accept a trailing
-  // comma and explain a missing one in YAML terms.
-  const jsonError = /\.(json|ign)$/i.test(file) ? jsonSyntaxError(text) : undefined;
-  if (jsonError !== undefined) {
-    add('syntax', { start: jsonError.offset, end: jsonError.offset + 1 }, `JSON syntax: ${jsonError.message}`, [], 'check for a missing comma, quote or bracket at or just before this point');
-    loaded.value = null;
-    return loaded;
-  }
-  for (const err of doc.errors) {
-    const [start, end] = err.pos;
-    const { message, hint } = explainYamlError(err.code, err.message, file);
-    add(err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'syntax', { start, end: Math.max(end, start + 1) }, message, [], hint);
-  }
-  for (const w of doc.warnings) {
-    const [start, end] = w.pos;
-    diagnostics.push(
-      makeDiagnostic(loaded, { severity: 'warning', code: 'syntax', message: firstLine(w.message), span: { start, end }, path: [] }),
-    );
+  let tree: TreeNode | null;
+  if (quick !== undefined) tree = quick;
+  else {
+    // JSON gets JSON's own rules and messages: the YAML parser would accept a trailing
+    // comma and explain a missing one in YAML terms.
+    const jsonError = isJson ? jsonSyntaxError(text) : undefined;
+    if (jsonError !== undefined) {
+      add('syntax', { start: jsonError.offset, end: jsonError.offset + 1 }, `JSON syntax: ${jsonError.message}`, [], 'check for a missing comma, quote or bracket at or just before this point');
+      loaded.value = null;
+      return loaded;
+    }
+    const doc = parseDocument(text, {
+      prettyErrors: false,
+      uniqueKeys: true,
+      // Merge keys and custom tags are YAML 1.1 features that would make a config mean
+      // something its reader does not see; the format is YAML 1.2 core.
+      version: '1.2',
+      schema: 'core',
+      strict: true,
+    });
+    for (const err of doc.errors) {
+      const [start, end] = err.pos;
+      const { message, hint } = explainYamlError(err.code, err.message, file);
+      add(err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'syntax', { start, end: Math.max(end, start + 1) }, message, [], hint);
+    }
+    for (const w of doc.warnings) {
+      const [start, end] = w.pos;
+      diagnostics.push(makeDiagnostic(loaded, { severity: 'warning', code: 'syntax', message: firstLine(w.message), span: { start, end }, path: [] }));
+    }
+    tree = treeOfDocument(doc);
   }
 
   // ptr is pointer(path), built one segment at a time: the walk visits every node, and
   // re-escaping the whole path at each one is most of its cost.
-  const walk = (node: unknown, path: PathSeg[], ptr: string, key: Span | undefined, parentKey: string | undefined): unknown => {
-    if (isAlias(node)) {
-      const target = node.resolve(doc as Document);
-      if (node.range) nodes.set(ptr, { key, value: rangeOf(node.range) });
-      return target === undefined ? null : walkInner(target, path, ptr, key, parentKey, false);
+  const walk = (node: TreeNode | null, path: PathSeg[], ptr: string, key: Span | undefined, parentKey: string | undefined): unknown => {
+    if (node !== null && node.kind === 'alias') {
+      nodes.set(ptr, { key, value: node.range });
+      return node.target === undefined ? null : walkInner(node.target, path, ptr, key, parentKey, false);
     }
     return walkInner(node, path, ptr, key, parentKey, true);
   };
 
-  const walkInner = (node: unknown, path: PathSeg[], ptr: string, key: Span | undefined, parentKey: string | undefined, record: boolean): unknown => {
-    const n = node as YamlNode | null | undefined;
-    const span = n && n.range ? rangeOf(n.range) : { start: 0, end: 0 };
+  const walkInner = (n: TreeNode | null, path: PathSeg[], ptr: string, key: Span | undefined, parentKey: string | undefined, record: boolean): unknown => {
+    const span = n !== null ? n.range : { start: 0, end: 0 };
     const info: NodeInfo = { key, value: span };
     if (record) nodes.set(ptr, info);
-    if (isMap(n)) {
+    if (n === null) return null;
+    if (n.kind === 'map') {
       const out: Record<string, unknown> = {};
-      for (const item of n.items) {
-        if (!isPair(item)) continue;
-        const k = item.key as YamlNode | null;
-        const keySpan = k && k.range ? rangeOf(k.range) : span;
-        if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number' && typeof k.value !== 'boolean')) {
+      for (const { key: k, value: v } of n.pairs) {
+        const keySpan = k !== null ? k.range : span;
+        if (k === null || k.kind !== 'scalar' || (typeof k.value !== 'string' && typeof k.value !== 'number' && typeof k.value !== 'boolean')) {
           add('key-type', keySpan, 'a key must be a plain word, not a list or map', path);
           continue;
         }
         const name = String(k.value);
-        const v = item.value as YamlNode | null;
-        if (v === null || (isScalar(v) && v.value === null)) {
+        if (v === null || (v.kind === 'scalar' && v.value === null)) {
           // Record the key anyway: a later diagnostic about it still needs a position.
-          nodes.set(ptr + pointerSegment(name), { key: keySpan, value: v && v.range ? rangeOf(v.range) : keySpan });
+          nodes.set(ptr + pointerSegment(name), { key: keySpan, value: v !== null ? v.range : keySpan });
           continue;
         }
         // In a map that holds a secret, a key it does not know is most likely that
@@ -179,23 +191,59 @@ export function loadConfig(file: string, text: string): LoadedConfig {
       }
       return out;
     }
-    if (isSeq(n)) {
+    if (n.kind === 'seq') {
       return n.items.map((item, i) => walk(item, [...path, i], `${ptr}/${i}`, undefined, parentKey));
     }
-    if (isScalar(n)) {
-      const s = n as Scalar;
+    if (n.kind === 'scalar') {
       if (parentKey !== undefined && isSecretKey(parentKey)) secrets.push(span);
-      if (parentKey !== undefined && RAW_KEYS.has(parentKey) && s.type === Scalar.PLAIN && typeof s.source === 'string') {
-        info.raw = s.source;
-      }
-      if (typeof s.value === 'string' && /PRIVATE KEY-----/.test(s.value)) secrets.push(span);
-      return s.value;
+      if (parentKey !== undefined && RAW_KEYS.has(parentKey) && n.plain !== undefined) info.raw = n.plain;
+      if (typeof n.value === 'string' && /PRIVATE KEY-----/.test(n.value)) secrets.push(span);
+      return n.value;
     }
     return null;
   };
 
-  loaded.value = doc.contents === null ? null : walk(doc.contents, [], '', undefined, undefined);
+  loaded.value = tree === null ? null : walk(tree, [], '', undefined, undefined);
   return loaded;
+}
+
+/** yaml's document as the tree the walk reads. An alias's tree is its target's, shared. */
+function treeOfDocument(doc: Document): TreeNode | null {
+  const memo = new Map<unknown, TreeNode>();
+  const tree = (node: unknown): TreeNode | null => {
+    if (node === null || node === undefined) return null;
+    const seen = memo.get(node);
+    if (seen !== undefined) return seen;
+    const r = (node as { range?: readonly [number, number, number] | null }).range;
+    const range = r ? rangeOf(r) : { start: 0, end: 0 };
+    if (isAlias(node)) {
+      const t: TreeNode = { kind: 'alias', range, target: undefined };
+      memo.set(node, t);
+      const target = node.resolve(doc);
+      t.target = target === undefined ? undefined : (tree(target) ?? undefined);
+      return t;
+    }
+    if (isMap(node)) {
+      const t: TreeNode = { kind: 'map', range, pairs: [] };
+      memo.set(node, t);
+      for (const item of node.items) if (isPair(item)) t.pairs.push({ key: tree(item.key), value: tree(item.value) });
+      return t;
+    }
+    if (isSeq(node)) {
+      const t: TreeNode = { kind: 'seq', range, items: [] };
+      memo.set(node, t);
+      for (const item of node.items) t.items.push(tree(item));
+      return t;
+    }
+    if (isScalar(node)) {
+      const t: TreeNode = { kind: 'scalar', range, value: node.value };
+      if (node.type === Scalar.PLAIN && typeof node.source === 'string') t.plain = node.source;
+      memo.set(node, t);
+      return t;
+    }
+    return { kind: 'scalar', range, value: null };
+  };
+  return tree(doc.contents);
 }
 
 /**

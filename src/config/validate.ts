@@ -27,7 +27,7 @@ export interface ValidationResult {
 }
 
 export function validateText(file: string, text: string): ValidationResult {
-  const loaded = loadConfig(file, text);
+  const loaded = loadConfig(file, text, { subset: true });
   const diagnostics = [...loaded.diagnostics];
   const at = (f: Omit<Finding, 'path'> & { path: readonly PathSeg[] }): Diagnostic =>
     makeDiagnostic(loaded, { severity: f.severity, code: f.code, message: f.message, hint: f.hint, span: spanOf(loaded, f.path, f.at ?? 'value'), path: f.path });

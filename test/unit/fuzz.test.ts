@@ -6,6 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validateText } from '../../src/config/validate.js';
+import { mutate, rng } from './mutate.js';
 
 const seed0 = Number(process.env.FLINT_FUZZ_SEED ?? 20261126);
 const runs = Number(process.env.FLINT_FUZZ_RUNS ?? 3000);
@@ -16,41 +17,6 @@ const examples = readdirSync(dir)
 
 /** Secrets in the examples that no diagnostic may show. */
 const SECRETS = ['change me: 8 to 63 characters', 'Y6HW81Diid5bA2f4WC1dMQb2YfEE'];
-
-function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n) => {
-    // xorshift32: small, fast, and the same sequence on every machine.
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
-}
-
-const TOKENS = [':', '-', ' ', '\n', '[', ']', '{', '}', '"', "'", '#', '\t', '&a', '*a', '!!str ', '0', '7', '644', '0755', 'x', 'null', '~', 'true', '|', '>', ',', '@', '%', '\\', '..', '/', 'é', '\u0000'];
-
-function mutate(text: string, r: (n: number) => number): string {
-  let lines = text.split('\n');
-  const edits = 1 + r(3);
-  for (let e = 0; e < edits; e++) {
-    const i = r(lines.length);
-    const line = lines[i] ?? '';
-    switch (r(8)) {
-      case 0: lines.splice(i, 1); break;
-      case 1: lines.splice(i, 0, line); break;
-      case 2: { const at = r(line.length + 1); lines[i] = line.slice(0, at) + TOKENS[r(TOKENS.length)]! + line.slice(at); break; }
-      case 3: { const at = r(Math.max(1, line.length)); lines[i] = line.slice(0, at) + line.slice(at + 1 + r(4)); break; }
-      case 4: lines[i] = ' '.repeat(r(6)) + line.trimStart(); break;
-      case 5: { const j = r(lines.length); [lines[i], lines[j]] = [lines[j] ?? '', line]; break; }
-      case 6: lines[i] = line.replace(/:\s.*$/, `: ${TOKENS[r(TOKENS.length)]}`); break;
-      default: lines = lines.slice(0, r(lines.length + 1)); break;
-    }
-  }
-  return lines.join('\n');
-}
 
 describe(`fuzz: ${runs} mutations of the examples, seed ${seed0}`, () => {
   it('never throws, always positions its diagnostics, never shows a secret', () => {
