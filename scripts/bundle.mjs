@@ -49,8 +49,12 @@ const { createRequire } = await builtin('node:module');
 const { Script } = await builtin('node:vm');
 
 const self = readFileSync(new URL(import.meta.url), 'latin1');
-const start = self.lastIndexOf('/*flint-program:') + '/*flint-program:'.length;
-const PROGRAM = self.slice(start, self.lastIndexOf('*/')).replaceAll('*\\x01/', '*/');
+// The program runs from the marker below this header to the "*/" that ends the file.
+// Searched forward and written in two pieces, so this line does not match itself: a
+// search back from the end would cross the whole program.
+const MARK = '/*flint-' + 'program:';
+const start = self.indexOf(MARK) + MARK.length;
+const PROGRAM = self.slice(start, self.length - '*/\\n'.length).replaceAll('*\\x01/', '*/');
 let cachedData;
 try {
   cachedData = readFileSync(new URL(import.meta.url + '.cache'));
