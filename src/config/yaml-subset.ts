@@ -186,15 +186,23 @@ class SubsetParser {
       seen.add(keyValue);
       const key: TreeScalar = { kind: 'scalar', range: { start: keyAt, end: colon }, value: keyValue, plain: keyText };
       pairs.push({ key, value: this.valueAfter(colon + 1, indent, true) });
-      const next = this.nextContentLine(this.pos);
-      if (next < 0) break;
-      const ind = this.indentAt(next);
-      if (ind < indent) break;
-      if (ind > indent) throw OUT;
-      keyAt = next + ind;
-      if (this.isSeqEntry(keyAt)) break;
+      const at = this.nextAtIndent(indent);
+      if (at < 0 || this.isSeqEntry(at)) break;
+      keyAt = at;
     }
     return { kind: 'map', range: { start: line + indent, end: Math.min(this.pos, this.text.length) }, pairs };
+  }
+
+  /**
+   * Where the next entry of a block at `indent` starts, or -1 where the block ends (the
+   * text ends or a line is indented less). A line indented more is yaml's to explain.
+   */
+  private nextAtIndent(indent: number): number {
+    const next = this.nextContentLine(this.pos);
+    if (next < 0) return -1;
+    const ind = this.indentAt(next);
+    if (ind > indent) throw OUT;
+    return ind < indent ? -1 : next + ind;
   }
 
   /** A block list whose first `-` is on `line`, indented `indent`. */
@@ -203,13 +211,9 @@ class SubsetParser {
     let dash = line + indent;
     for (;;) {
       items.push(this.seqItem(dash, indent));
-      const next = this.nextContentLine(this.pos);
-      if (next < 0) break;
-      const ind = this.indentAt(next);
-      if (ind < indent) break;
-      if (ind > indent) throw OUT;
-      dash = next + ind;
-      if (!this.isSeqEntry(dash)) break;
+      const at = this.nextAtIndent(indent);
+      if (at < 0 || !this.isSeqEntry(at)) break;
+      dash = at;
     }
     return { kind: 'seq', range: { start: line + indent, end: Math.min(this.pos, this.text.length) }, items };
   }

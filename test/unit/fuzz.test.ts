@@ -3,17 +3,12 @@
  * never throw, must always place its diagnostics inside the text, and must never show
  * a secret of the config. FLINT_FUZZ_SEED and FLINT_FUZZ_RUNS change the run.
  */
-import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validateText } from '../../src/config/validate.js';
-import { mutate, rng } from './mutate.js';
+import { examples, mutate, rng } from './mutate.js';
 
 const seed0 = Number(process.env.FLINT_FUZZ_SEED ?? 20261126);
 const runs = Number(process.env.FLINT_FUZZ_RUNS ?? 3000);
-const dir = new URL('../../examples/', import.meta.url);
-const examples = readdirSync(dir)
-  .filter((f) => f.endsWith('.yaml'))
-  .map((f) => ({ name: f, text: readFileSync(new URL(f, dir), 'utf8') }));
 
 /** Secrets in the examples that no diagnostic may show. */
 const SECRETS = ['change me: 8 to 63 characters', 'Y6HW81Diid5bA2f4WC1dMQb2YfEE'];

@@ -1,4 +1,12 @@
-/** Seeded random mutations of config texts, shared by the fuzz tests. */
+/** The examples, and seeded random mutations of config texts: shared by the fuzz tests. */
+import { readFileSync, readdirSync } from 'node:fs';
+
+const dir = new URL('../../examples/', import.meta.url);
+
+/** Every examples/*.yaml, with its file name. */
+export const examples: ReadonlyArray<{ name: string; text: string }> = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => ({ name: f, text: readFileSync(new URL(f, dir), 'utf8') }));
 
 export function rng(seed: number): (n: number) => number {
   let s = seed >>> 0;

@@ -5,20 +5,16 @@
  * must leave to yaml whatever yaml refuses or warns about. FLINT_FUZZ_SEED and
  * FLINT_FUZZ_RUNS change the run.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { LoadedConfig, Span } from '../../src/config/load.js';
 import { parseYamlSubset } from '../../src/config/yaml-subset.js';
-import { mutate, rng, TOKENS } from './mutate.js';
+import { examples, mutate, rng, TOKENS } from './mutate.js';
 
 const seed0 = Number(process.env.FLINT_FUZZ_SEED ?? 20261127);
 const runs = Number(process.env.FLINT_FUZZ_RUNS ?? 3000);
 
-const dir = new URL('../../examples/', import.meta.url);
-const examples = readdirSync(dir)
-  .filter((f) => f.endsWith('.yaml'))
-  .map((f) => ({ name: f, text: readFileSync(new URL(f, dir), 'utf8') }));
 const typical = { name: 'typical.flint.yaml', text: readFileSync(new URL('../../bench/peers/typical.flint.yaml', import.meta.url), 'utf8') };
 
 /** Hand-written texts for each part of the subset and its edges. */
