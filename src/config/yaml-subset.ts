@@ -1,6 +1,7 @@
 /**
  * A parser for the plain YAML that configs are written in: block maps and lists, plain
- * and quoted one-line scalars, `|` block text, one-line `[a, b]` lists and comments.
+ * and quoted one-line scalars, `|` block text, one-line `[a, b]` and `{k: v}`
+ * collections, and comments.
  *
  * Why it exists: `flint validate` is a start-up-bound command, and the `yaml` library
  * runs cold in every run: its lexer, parser and composer cost several milliseconds per
@@ -8,11 +9,11 @@
  * bench/README.md). This parser does far less work per character. It is not a second
  * YAML implementation: it returns `undefined` (and `yaml` parses the text) at anything
  * outside that subset or anything `yaml` would warn about or refuse, such as anchors,
- * tags, flow maps, folded or multi-line scalars, tabs, duplicate keys and odd
- * indentation. Plain scalars are typed by `yaml`'s own core-schema tags, so `0644`,
+ * tags, flow collections over several lines, folded or multi-line scalars, tabs,
+ * duplicate keys and odd indentation. Plain scalars are typed by `yaml`'s own core-schema tags, so `0644`,
  * `true`, `~` and `1e3` mean what they mean to `yaml`. A differential test
- * (test/unit/yaml-subset.test.ts) holds its trees equal to `yaml`'s on the examples, the
- * test configs and thousands of mutations of them.
+ * (test/unit/yaml-subset.test.ts) holds its trees equal to `yaml`'s on the examples,
+ * hand-written cases, and thousands of mutations and random documents.
  */
 import { isScalar, Schema } from 'yaml';
 import type { ParseOptions, ScalarTag } from 'yaml';
@@ -99,8 +100,7 @@ export function parseYamlSubset(text: string): TreeNode | undefined {
     const first = p.nextContentLine(0);
     if (first < 0 || p.indentAt(first) !== 0) return undefined;
     const node = p.blockNode(first, -1);
-    if (node === null || node.kind === 'scalar' || p.nextContentLine(p.pos) >= 0) return undefined;
-    return node;
+    return p.nextContentLine(p.pos) >= 0 ? undefined : node;
   } catch (e) {
     if (e === OUT) return undefined;
     throw e;
@@ -140,7 +140,7 @@ class SubsetParser {
   }
 
   /** The block node whose first line starts at `line`, inside a parent indented `parent`. */
-  blockNode(line: number, parent: number): TreeNode | null {
+  blockNode(line: number, parent: number): TreeMap | TreeSeq {
     const indent = this.indentAt(line);
     if (indent <= parent) throw OUT;
     const at = line + indent;
@@ -412,8 +412,7 @@ class SubsetParser {
     let h = at + 1;
     const strip = this.text.charCodeAt(h) === DASH;
     if (strip) h++;
-    this.endOfLine(h, end);
-    if (h < end && this.text.charCodeAt(h) !== SPACE) throw OUT;
+    this.endOfLine(h, end); // so `|+`, `|2` and `|x` are yaml's
     const lines: string[] = [];
     let contentIndent = -1;
     let i = end + 1;
@@ -451,7 +450,7 @@ class SubsetParser {
 
 /** Characters that may not start a plain scalar or key, or that this subset leaves to yaml. */
 function isIndicator(c: number): boolean {
-  // , [ ] { } # & * ! | > ' " % @ `  and : ? - handled by the callers
+  // , [ ] { } # & * ! | > ' " % @ ` :  (`-` and `?` only before a space: the callers')
   return c === 0x2c || c === 0x5b || c === 0x5d || c === 0x7b || c === 0x7d || c === HASH || c === 0x26 || c === 0x2a || c === 0x21 || c === 0x7c || c === 0x3e || c === 0x27 || c === 0x22 || c === 0x25 || c === 0x40 || c === 0x60 || c === COLON;
 }
 
