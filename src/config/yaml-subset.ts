@@ -282,18 +282,19 @@ class SubsetParser {
     if (isIndicator(c) || ((c === DASH || c === 0x3f /* ? */) && this.blankAt(at + 1))) throw OUT;
     let stop = this.commentOrEnd(at);
     while (this.text.charCodeAt(stop - 1) === SPACE) stop--;
-    // `a: b: c` and `a: b:` are maps on one line, which YAML refuses: yaml's call.
-    const colon = this.text.indexOf(': ', at);
-    if ((colon >= 0 && colon < stop) || this.text.charCodeAt(stop - 1) === COLON) throw OUT;
     const source = this.text.slice(at, stop);
+    // `a: b: c` and `a: b:` are maps on one line, which YAML refuses: yaml's call. (The
+    // searches here stay inside the value: one over the rest of the text per value
+    // would make a long config quadratic.)
+    if (source.includes(': ') || source.endsWith(':')) throw OUT;
     return [{ kind: 'scalar', range: { start: at, end: stop }, value: resolvePlain(source), plain: source }, stop];
   }
 
   private doubleQuoted(at: number, end: number): [TreeScalar, number] {
     const close = this.text.indexOf('"', at + 1);
-    const escape = this.text.indexOf('\\', at + 1);
-    if (close >= 0 && close < end && (escape < 0 || escape > close)) {
-      return [{ kind: 'scalar', range: { start: at, end: close + 1 }, value: this.text.slice(at + 1, close) }, close + 1];
+    if (close >= 0 && close < end) {
+      const value = this.text.slice(at + 1, close);
+      if (!value.includes('\\')) return [{ kind: 'scalar', range: { start: at, end: close + 1 }, value }, close + 1];
     }
     let out = '';
     let run = at + 1;
