@@ -74,6 +74,8 @@ else code.then((c) => { process.exitCode = c; });
 `,
   );
   chmodSync('dist/flint.mjs', 0o755);
+  // The same program, plain, for the self-contained executables (scripts/build-sea.mjs).
+  writeFileSync('dist/flint.program.js', program);
 };
 
 // Warm-up run over the examples, so the cache holds the functions validate uses.

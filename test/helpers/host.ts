@@ -4,7 +4,7 @@
  * skips with the reason in its title.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -53,4 +53,31 @@ export function scratch(prefix: string): { tmp: string; dir: (name: string) => s
       return d;
     },
   };
+}
+
+/** The binfmt_misc entry Debian's qemu-user-static ships for aarch64 (F: opened now, so it works in a chroot). */
+const QEMU_AARCH64_CONF = '/usr/lib/binfmt.d/qemu-aarch64.conf';
+const BINFMT = '/proc/sys/fs/binfmt_misc';
+
+/**
+ * Whether this x86_64 machine runs aarch64 programs (qemu-user through binfmt_misc). As
+ * root it registers Debian's entry itself, as systemd-binfmt would at boot: a CI machine
+ * that just installed qemu-user-static has no running systemd-binfmt to do it.
+ */
+export function aarch64Support(): Support {
+  if (process.arch === 'arm64') return { ok: true };
+  if (existsSync(`${BINFMT}/qemu-aarch64`)) return { ok: true };
+  if (!existsSync(QEMU_AARCH64_CONF)) return { ok: false, reason: 'qemu-user-static not installed (apt-get install qemu-user-static)' };
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root to register qemu-aarch64 with binfmt_misc' };
+  if (!existsSync(`${BINFMT}/register`)) {
+    const m = spawnSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT], { encoding: 'utf8', env: hostEnv });
+    if (m.status !== 0) return { ok: false, reason: `binfmt_misc cannot be mounted here: ${m.stderr.trim()}` };
+  }
+  const line = readFileSync(QEMU_AARCH64_CONF, 'utf8').split('\n').find((l) => l.startsWith(':'));
+  try {
+    if (line !== undefined) writeFileSync(`${BINFMT}/register`, line);
+  } catch (e) {
+    return { ok: false, reason: `qemu-aarch64 could not be registered with binfmt_misc: ${(e as Error).message}` };
+  }
+  return existsSync(`${BINFMT}/qemu-aarch64`) ? { ok: true } : { ok: false, reason: 'qemu-aarch64 did not appear in binfmt_misc' };
 }

@@ -263,7 +263,8 @@ async function scrub(root: string): Promise<void> {
   await fs.writeFile(p('etc/machine-id'), '', { mode: 0o444 });
   await fs.rm(p('var/lib/dbus/machine-id'), { force: true });
   // openssh-server's postinst made host keys at build time; every copy would share them.
-  for (const entry of await fs.readdir(p('etc/ssh'))) {
+  // A root without openssh-server (the small arm64 one) has no etc/ssh.
+  for (const entry of await fs.readdir(p('etc/ssh')).catch(() => [] as string[])) {
     if (entry.startsWith('ssh_host_')) await fs.rm(path.join(p('etc/ssh'), entry), { force: true });
   }
   // debootstrap copies the build host's hostname and resolv.conf, and writes no hosts file.
