@@ -4,13 +4,15 @@
  * paths the config names, written with mtools at the partition's byte offset in the
  * image file, so no root, loop device or mount is needed.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { exec } from '../exec.js';
 import { ImageError, isFatAt, readPartitions } from './disk-image.js';
 import type { PartitionEntry } from './disk-image.js';
 import type { PreparedConfig } from './prepare.js';
+import { stageFiles } from './medium.js';
+import type { MediumFile } from './medium.js';
 
 /** The name `flint run` looks for on the target disk's boot partition. */
 export const EMBED_NAME = 'flint.yaml';
@@ -26,22 +28,23 @@ export function chooseFatPartition(img: string, parts: readonly PartitionEntry[]
 }
 
 export async function embedConfig(img: string, prepared: PreparedConfig): Promise<PartitionEntry> {
+  return embedFiles(img, [{ rel: EMBED_NAME, data: prepared.text }, ...prepared.payloads], EMBED_NAME);
+}
+
+/** FILES (relative paths) onto the image's FAT boot partition; WHAT names them in messages. */
+export async function embedFiles(img: string, files: readonly MediumFile[], what: string): Promise<PartitionEntry> {
   const parts = await readPartitions(img);
   if (parts.length === 0) throw new ImageError(`${img} has no partition table`, 'is it a raw disk image? A config stick is made with: flint drive create CONFIG -o stick.img');
   const part = chooseFatPartition(img, parts);
   if (part === undefined) {
     throw new ImageError(
-      `${img} has no FAT partition (its partitions: ${parts.map((p) => `${p.index} type ${p.type}`).join(', ')}), so there is no boot partition to put flint.yaml on`,
+      `${img} has no FAT partition (its partitions: ${parts.map((p) => `${p.index} type ${p.type}`).join(', ')}), so there is no boot partition to put ${what} on`,
       'apply the config to the image now instead (flint image apply IMAGE CONFIG, as root), or put it on a separate stick (flint drive create CONFIG -o stick.img)',
     );
   }
   const stage = await mkdtemp(join(tmpdir(), 'flint-embed-'));
   try {
-    await writeFile(join(stage, EMBED_NAME), prepared.text, { mode: 0o600 });
-    for (const p of prepared.payloads) {
-      await mkdir(dirname(join(stage, p.rel)), { recursive: true, mode: 0o700 });
-      await writeFile(join(stage, p.rel), p.data, { mode: 0o600 });
-    }
+    await stageFiles(files, stage);
     const entries = (await readdir(stage)).map((e) => join(stage, e));
     const r = await exec('mcopy', ['-s', '-Q', '-o', '-i', `${img}@@${part.offset}`, ...entries, '::/'], { timeoutMs: 300_000 });
     if (!r.ok) throw new ImageError(/ENOENT/.test(r.summary) ? 'mcopy is not installed' : `cannot write to the FAT partition ${part.index} of ${img}: ${r.summary}`, /ENOENT/.test(r.summary) ? 'apt-get install mtools' : undefined);
