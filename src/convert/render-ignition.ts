@@ -51,6 +51,8 @@ class Out {
   readonly files: Obj[] = [];
   readonly directories: Obj[] = [];
   readonly links: Obj[] = [];
+  /** Units made for other settings (mounts, swap), after the config's own. */
+  readonly units: Obj[] = [];
   /** The newest spec version a setting asked for. */
   needed: SpecVersion = BASE_VERSION;
   constructor(readonly opts: IgnitionRenderOptions) {}
@@ -77,12 +79,13 @@ export function renderIgnition(config: FlintConfig, opts: IgnitionRenderOptions)
   (config.files ?? []).forEach((f, i) => renderFile(o, f, i));
   (config.directories ?? []).forEach((d, i) => o.directories.push({ path: d.path, ...modeOf(o, d.mode, ['directories', i, 'mode']), ...owners(d) }));
   (config.links ?? []).forEach((l) => o.links.push(renderLink(l)));
+  // Storage first (it adds mount units), systemd next (it adds the default.target link).
   const storage = renderStorage(o, config);
+  const systemd = renderSystemd(o, config);
   if (o.files.length > 0) storage.files = o.files;
   if (o.directories.length > 0) storage.directories = o.directories;
   if (o.links.length > 0) storage.links = o.links;
   if (Object.keys(storage).length > 0) out.storage = storage;
-  const systemd = renderSystemd(o, config);
   if (systemd !== undefined) out.systemd = systemd;
   const kargs = renderKernelArguments(o, config);
   if (kargs !== undefined) out.kernelArguments = kargs;
@@ -279,21 +282,44 @@ function renderFilesystem(o: Out, f: Filesystem, i: number): Obj {
   const out: Obj = { device, format: f.format };
   if (f.label !== undefined) out.label = f.label;
   if (f.wipe === true) out.wipeFilesystem = true;
+  // path makes Ignition mount it while it runs (files under it land in it); the unit keeps it mounted after, as flint's fstab entry does.
   if (f.mount !== undefined && f.format !== 'swap') {
     out.path = f.mount;
-    o.losses.lose([...at, 'mount'], `Ignition mounts ${f.mount} only while it runs: no /etc/fstab entry or mount unit is made`, `add a ${f.mount.slice(1).replaceAll('/', '-') || '-'}.mount unit under systemd.units (what Butane's with_mount_unit writes)`);
+    o.units.push(mountUnit(f.mount, device, f.format, f.mount_options ?? []));
   }
   if (f.mount_options !== undefined && f.mount_options.length > 0) out.mountOptions = f.mount_options;
-  if (f.format === 'swap') o.losses.lose([...at, 'format'], 'the swap space is made but not enabled at boot (Ignition writes no /etc/fstab entry)', 'add a .swap unit under systemd.units');
+  if (f.format === 'swap') o.units.push(swapUnit(device));
   if (f.copy_existing === true) o.losses.lose([...at, 'copy_existing'], 'Ignition does not copy what the root holds at the mount point into the new filesystem', 'copy it with a oneshot unit before the mount');
   return out;
+}
+
+/** systemd-escape --path: "/" between components becomes "-", anything but [A-Za-z0-9:_.] becomes \xNN. */
+export function escapeUnitPath(path: string): string {
+  const trimmed = path.replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
+  if (trimmed === '') return '-';
+  return trimmed
+    .split('/')
+    .map((seg) => [...Buffer.from(seg, 'utf8')].map((b, k) => (/[A-Za-z0-9:_]/.test(String.fromCharCode(b)) || (b === 0x2e && k > 0) ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join(''))
+    .join('-');
+}
+
+/** What Butane's with_mount_unit writes: a mount unit local-fs.target requires. */
+export function mountUnit(where: string, what: string, type: string, options: readonly string[]): Obj {
+  const lines = ['[Unit]', `Description=${where}, from the flint config`, 'Before=local-fs.target', '', '[Mount]', `What=${what}`, `Where=${where}`, `Type=${type}`];
+  if (options.length > 0) lines.push(`Options=${options.join(',')}`);
+  lines.push('', '[Install]', 'RequiredBy=local-fs.target', '');
+  return { name: `${escapeUnitPath(where)}.mount`, enabled: true, contents: lines.join('\n') };
+}
+
+export function swapUnit(what: string): Obj {
+  const contents = ['[Unit]', 'Description=swap space from the flint config', '', '[Swap]', `What=${what}`, '', '[Install]', 'RequiredBy=swap.target', ''].join('\n');
+  return { name: `${escapeUnitPath(what)}.swap`, enabled: true, contents };
 }
 
 // ---- systemd, kernel arguments --------------------------------------------------------------
 
 function renderSystemd(o: Out, c: FlintConfig): Obj | undefined {
-  const sd = c.systemd;
-  if (sd === undefined) return undefined;
+  const sd = c.systemd ?? {};
   if (sd.default_target !== undefined) o.links.push({ path: '/etc/systemd/system/default.target', target: `/usr/lib/systemd/system/${sd.default_target}`, overwrite: true });
   const units = (sd.units ?? []).map((u) => {
     const out: Obj = { name: u.name };
@@ -303,6 +329,7 @@ function renderSystemd(o: Out, c: FlintConfig): Obj | undefined {
     if (u.dropins !== undefined && u.dropins.length > 0) out.dropins = u.dropins.map((d) => ({ name: d.name, contents: d.contents }));
     return out;
   });
+  units.push(...o.units);
   return units.length > 0 ? { units } : undefined;
 }
 
