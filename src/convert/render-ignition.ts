@@ -254,7 +254,7 @@ function renderStorage(o: Out, c: FlintConfig): Obj {
   const disks: Obj[] = [];
   (s.disks ?? []).forEach((d, i) => {
     if (d.device === 'root') {
-      o.losses.lose(['storage', 'disks', i, 'device'], 'Ignition cannot name "the disk holding the root filesystem": this disk and its partitions are not rendered', 'name the disk by path (/dev/disk/by-id/...); on Fedora CoreOS /dev/disk/by-id/coreos-boot-disk');
+      o.losses.lose(['storage', 'disks', i], 'Ignition cannot name "the disk holding the root filesystem": this disk and its partitions are not rendered', 'name the disk by path (/dev/disk/by-id/...); on Fedora CoreOS /dev/disk/by-id/coreos-boot-disk');
       return;
     }
     const parts = (d.partitions ?? []).flatMap((p, j) => renderPartition(o, p, ['storage', 'disks', i, 'partitions', j]));
