@@ -217,7 +217,7 @@ function systemd(o: Out, c: FlintConfig): void {
 function scripts(o: Out, c: FlintConfig): void {
   (c.scripts ?? []).forEach((s, i) => {
     if (s.stage === 'pre') {
-      o.losses.lose(['scripts', i, 'stage'], 'cloud-init has no stage before the root is mounted: this pre script is not run', 'make it a post script, or use bootcmd by hand (it runs on every boot)');
+      o.losses.lose(['scripts', i], 'cloud-init has no stage before the root is mounted: this pre script is not run', 'make it a post script, or use bootcmd by hand (it runs on every boot)');
       return;
     }
     const data = s.contents !== undefined ? Buffer.from(s.contents, 'utf8') : s.source?.startsWith('file:') === true ? o.opts.read(s.source.slice('file:'.length)) : undefined;

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import type { Diagnostic, PathSeg } from '../config/diagnostics.js';
-import { formatDiagnostic } from '../config/diagnostics.js';
+import { compareDiagnostics, formatDiagnostic } from '../config/diagnostics.js';
 import { effectiveConfig, mergeHost, originOf } from '../config/merge.js';
 import { validateText } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
@@ -59,7 +59,8 @@ export function renderConfigFile(file: string, opts: RenderOptions, text: string
   const config = hashed(picked.config, opts.hash ?? hashPassword);
   const read = payloadReader(file);
   const rendered = renderFor(opts, config, read);
-  const losses = lossDiagnostics(v.loaded, [...picked.losses, ...rendered.losses], picked.origin);
+  // In the order of the file, as the validator reports.
+  const losses = lossDiagnostics(v.loaded, [...picked.losses, ...rendered.losses], picked.origin).sort(compareDiagnostics);
   return { diagnostics: v.diagnostics, losses, notes: rendered.notes, files: rendered.files, ...(rendered.version !== undefined ? { version: rendered.version } : {}) };
 }
 
