@@ -9,7 +9,7 @@ import { provision } from '../engine/provision.js';
 import type { ProvisionResult } from '../engine/provision.js';
 import { REPORT_PATH } from '../engine/report.js';
 import { AttachedImage, checkRawImage, ImageError } from '../media/disk-image.js';
-import { embedConfig, embedFiles, EMBED_NAME } from '../media/embed.js';
+import { embedConfig, embedFiles, EMBED_NAME, withNoCloudDs } from '../media/embed.js';
 import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
 import { parseArgs, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
@@ -61,8 +61,11 @@ async function embed(img: string, configFile: string, args: ParsedArgs, io: Outp
 async function embedSeed(img: string, configFile: string, args: ParsedArgs, io: Output): Promise<number> {
   const files = renderForCli(configFile, 'cloud-init', args, io);
   if (files === undefined) return 1;
-  const part = await embedFiles(img, files.map((f) => ({ rel: f.rel, data: f.text })), 'a NoCloud seed');
-  io.out(`${img}: wrote ${files.map((f) => f.rel).join(', ')} to FAT partition ${part.index}${part.name !== undefined ? ` (${part.name})` : ''}; the image's cloud-init reads them at first boot`);
+  const id = /^instance-id: (\S+)$/m.exec(files.find((f) => f.rel === 'meta-data')?.text ?? '')?.[1] ?? '';
+  const edits = [{ rel: 'cmdline.txt', change: (t: string) => withNoCloudDs(t, id) }];
+  const part = await embedFiles(img, files.map((f) => ({ rel: f.rel, data: f.text })), 'a NoCloud seed', edits);
+  const cmdline = part.edited.includes('cmdline.txt') ? `, and ds=nocloud;i=${id} to cmdline.txt (as Raspberry Pi Imager does)` : '';
+  io.out(`${img}: wrote ${files.map((f) => f.rel).join(', ')} to FAT partition ${part.index}${part.name !== undefined ? ` (${part.name})` : ''}${cmdline}; the image's cloud-init reads them at first boot`);
   return 0;
 }
 

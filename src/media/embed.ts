@@ -31,8 +31,24 @@ export async function embedConfig(img: string, prepared: PreparedConfig): Promis
   return embedFiles(img, [{ rel: EMBED_NAME, data: prepared.text }, ...prepared.payloads], EMBED_NAME);
 }
 
-/** FILES (relative paths) onto the image's FAT boot partition; WHAT names them in messages. */
-export async function embedFiles(img: string, files: readonly MediumFile[], what: string): Promise<PartitionEntry> {
+/** A change to a file already on the partition (cmdline.txt), made only where the file exists. */
+export interface FatEdit {
+  rel: string;
+  change: (text: string) => string;
+}
+
+/**
+ * A Raspberry Pi cmdline.txt (one line) with `ds=nocloud;i=ID` in place of any earlier
+ * ds= word, as Raspberry Pi Imager writes it: cloud-init then checks its cache against
+ * this instance-id instead of treating every boot as a new instance (/run is tmpfs).
+ */
+export function withNoCloudDs(cmdline: string, instanceId: string, extra: readonly string[] = []): string {
+  const words = cmdline.replace(/\r?\n$/, '').split(/\s+/).filter((w) => w !== '' && !w.startsWith('ds=') && !extra.some((e) => w.startsWith(`${e.split('=')[0]!}=`)));
+  return `${[...words, ...extra, `ds=nocloud;i=${instanceId}`].join(' ')}\n`;
+}
+
+/** FILES (relative paths) onto the image's FAT boot partition, and EDITS to files there; WHAT names them in messages. */
+export async function embedFiles(img: string, files: readonly MediumFile[], what: string, edits: readonly FatEdit[] = []): Promise<PartitionEntry & { edited: string[] }> {
   const parts = await readPartitions(img);
   if (parts.length === 0) throw new ImageError(`${img} has no partition table`, 'is it a raw disk image? A config stick is made with: flint drive create CONFIG -o stick.img');
   const part = chooseFatPartition(img, parts);
@@ -44,11 +60,17 @@ export async function embedFiles(img: string, files: readonly MediumFile[], what
   }
   const stage = await mkdtemp(join(tmpdir(), 'flint-embed-'));
   try {
-    await stageFiles(files, stage);
+    const edited: MediumFile[] = [];
+    for (const e of edits) {
+      const r = await exec('mtype', ['-i', `${img}@@${part.offset}`, `::/${e.rel}`], { timeoutMs: 60_000 });
+      // Not there (not a Raspberry Pi image): nothing to change.
+      if (r.ok) edited.push({ rel: e.rel, data: e.change(r.stdout) });
+    }
+    await stageFiles([...files, ...edited], stage);
     const entries = (await readdir(stage)).map((e) => join(stage, e));
     const r = await exec('mcopy', ['-s', '-Q', '-o', '-i', `${img}@@${part.offset}`, ...entries, '::/'], { timeoutMs: 300_000 });
     if (!r.ok) throw new ImageError(/ENOENT/.test(r.summary) ? 'mcopy is not installed' : `cannot write to the FAT partition ${part.index} of ${img}: ${r.summary}`, /ENOENT/.test(r.summary) ? 'apt-get install mtools' : undefined);
-    return part;
+    return { ...part, edited: edited.map((e) => e.rel) };
   } finally {
     await rm(stage, { recursive: true, force: true });
   }

@@ -12,6 +12,7 @@ import type { NoCloudSeed } from '../../src/convert/cloudinit.js';
 import { renderConfigFile } from '../../src/convert/render.js';
 import type { RenderResult } from '../../src/convert/render.js';
 import { SCRIPT_DIR } from '../../src/convert/render-cloudinit.js';
+import { withNoCloudDs } from '../../src/media/embed.js';
 import { wpaPsk } from '../../src/steps/network-nm.js';
 import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh.js';
 import { decodeDataUrl } from '../../src/steps/sources.js';
@@ -191,5 +192,12 @@ describe('render to cloud-init: the seed', () => {
   it('lists runcmd commands as notes', () => {
     const r = render('version: 1\ndirectories: [{path: /srv/x, mode: "0750"}]\nsystemd: {units: [{name: a.service, contents: "[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n", enabled: true}]}\n');
     expect(r.notes).toEqual(['runcmd: install -d -m 0750 /srv/x (cloud-init has no directories)', 'runcmd: systemctl enable a.service (cloud-init has no systemd units)']);
+  });
+});
+
+describe('image embed --for cloud-init: cmdline.txt', () => {
+  it('gets ds=nocloud;i=ID in place of an earlier ds= word, as Raspberry Pi Imager writes it', () => {
+    expect(withNoCloudDs('console=serial0,115200 root=PARTUUID=1 rootwait ds=nocloud;i=old\n', 'flint-abc')).toBe('console=serial0,115200 root=PARTUUID=1 rootwait ds=nocloud;i=flint-abc\n');
+    expect(withNoCloudDs('root=/dev/mmcblk0p2 quiet', 'flint-abc')).toBe('root=/dev/mmcblk0p2 quiet ds=nocloud;i=flint-abc\n');
   });
 });
