@@ -10,6 +10,7 @@ import type { ProvisionResult } from '../engine/provision.js';
 import { REPORT_PATH } from '../engine/report.js';
 import { AttachedImage, checkRawImage, ImageError } from '../media/disk-image.js';
 import { embedConfig, embedFiles, EMBED_NAME, withNoCloudDs } from '../media/embed.js';
+import { inspectImage } from '../media/inspect.js';
 import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
 import { parseArgs, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
@@ -44,7 +45,8 @@ export async function runImage(argv: readonly string[], io: Output): Promise<num
 }
 
 async function embed(img: string, configFile: string, args: ParsedArgs, io: Output): Promise<number> {
-  const engine = engineOf(args, 'for') ?? 'flint';
+  const engine = engineOf(args, 'for') ?? (await chosenEngine(img, io));
+  if (engine === undefined) return 1;
   if (engine === 'ignition') {
     throw new UsageError('--for ignition: Ignition images read their config from their own boot or OEM partition (ext4 on Fedora CoreOS, the OEM partition on Flatcar), not from a FAT partition flint can write; make a stick (flint drive create CONFIG --for ignition -o stick.img) or pass the rendering to the installer (flint convert CONFIG --to ignition -o config.ign; coreos-installer install --ignition-file config.ign)');
   }
@@ -55,6 +57,21 @@ async function embed(img: string, configFile: string, args: ParsedArgs, io: Outp
   const extra = prepared.payloads.length > 0 ? ` and ${prepared.payloads.length} payload${prepared.payloads.length === 1 ? '' : 's'}` : '';
   io.out(`${img}: wrote ${EMBED_NAME}${extra} to FAT partition ${part.index}${part.name !== undefined ? ` (${part.name})` : ''}; flint run reads it at first boot`);
   return 0;
+}
+
+/** Without --for: the engine the image runs, said aloud; undefined (after saying why) when flint cannot write for it. */
+async function chosenEngine(img: string, io: Output): Promise<'flint' | 'cloud-init' | undefined> {
+  const found = await inspectImage(img);
+  if (found.engine === undefined) {
+    io.err(`flint: could not tell which first-boot engine ${img} runs (${found.why}); writing flint.yaml, which an image with flint enabled reads; --for cloud-init writes a NoCloud seed instead`);
+    return 'flint';
+  }
+  if (found.engine === 'ignition' || found.engine === 'combustion') {
+    io.err(`flint: ${img} runs ${found.engine === 'ignition' ? 'Ignition' : 'Combustion'} (${found.why}), which reads no config from the boot partition: make a stick instead (flint drive create CONFIG --for ignition -o stick.img), or give --for flint if flint is enabled in it`);
+    return undefined;
+  }
+  io.err(`flint: ${img} runs ${found.engine} (${found.why}): writing ${found.engine === 'flint' ? 'flint.yaml' : 'a NoCloud seed'}; --for chooses otherwise`);
+  return found.engine;
 }
 
 /** A NoCloud seed at the top of the boot partition, where Raspberry Pi OS and Ubuntu for Raspberry Pi read it. */

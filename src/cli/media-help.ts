@@ -60,7 +60,10 @@ export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [
           meta-data, network-config) at the top of that partition instead, where
           Raspberry Pi OS and Ubuntu for Raspberry Pi read it; losses are listed
           first and --strict writes nothing when there are any. Without --for the
-          config goes on as flint.yaml (the image is not inspected for its engine).
+          image's ext4 root is read (debugfs, no mount): flint's, Ignition's or
+          Combustion's dracut module, or /etc/cloud/cloud.cfg, choose the engine,
+          and the choice is printed; a root flint cannot read (btrfs, xfs) gets
+          flint.yaml. Ignition and Combustion images are refused: make a stick.
 
 Options:
   --scripts            also run the config's post scripts, chrooted in the image (apply)

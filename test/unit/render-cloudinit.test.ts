@@ -13,6 +13,7 @@ import { renderConfigFile } from '../../src/convert/render.js';
 import type { RenderResult } from '../../src/convert/render.js';
 import { SCRIPT_DIR } from '../../src/convert/render-cloudinit.js';
 import { withNoCloudDs } from '../../src/media/embed.js';
+import { engineFrom } from '../../src/media/inspect.js';
 import { wpaPsk } from '../../src/steps/network-nm.js';
 import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh.js';
 import { decodeDataUrl } from '../../src/steps/sources.js';
@@ -199,5 +200,15 @@ describe('image embed --for cloud-init: cmdline.txt', () => {
   it('gets ds=nocloud;i=ID in place of an earlier ds= word, as Raspberry Pi Imager writes it', () => {
     expect(withNoCloudDs('console=serial0,115200 root=PARTUUID=1 rootwait ds=nocloud;i=old\n', 'flint-abc')).toBe('console=serial0,115200 root=PARTUUID=1 rootwait ds=nocloud;i=flint-abc\n');
     expect(withNoCloudDs('root=/dev/mmcblk0p2 quiet', 'flint-abc')).toBe('root=/dev/mmcblk0p2 quiet ds=nocloud;i=flint-abc\n');
+  });
+});
+
+describe('image embed without --for: the engine from the image root', () => {
+  it('prefers flint, then Ignition, then Combustion (dracut modules), then cloud-init', () => {
+    expect(engineFrom(['95flint', '30ignition'], true)).toBe('flint');
+    expect(engineFrom(['30ignition', '90kernel-modules'], true)).toBe('ignition');
+    expect(engineFrom(['35combustion'], false)).toBe('combustion');
+    expect(engineFrom(['90kernel-modules'], true)).toBe('cloud-init');
+    expect(engineFrom([], false)).toBeUndefined();
   });
 });
