@@ -4,7 +4,9 @@
  * flint's own reader of that format as a self-check. Losses come back as diagnostics at
  * their line in the flint file, before anything is written.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { dirname, resolve, sep } from 'node:path';
 import type { Diagnostic, PathSeg } from '../config/diagnostics.js';
 import { compareDiagnostics, formatDiagnostic } from '../config/diagnostics.js';
@@ -12,6 +14,7 @@ import { effectiveConfig, mergeHost, originOf } from '../config/merge.js';
 import { validateText } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
 import { hashPassword } from '../crypt/sha-crypt.js';
+import { decodeDataUrl } from '../steps/sources.js';
 import { fromCloudInit } from './cloudinit.js';
 import { fromIgnition } from './ignition.js';
 import type { SpecVersion } from './ignition-spec.js';
@@ -58,6 +61,7 @@ export function renderConfigFile(file: string, opts: RenderOptions, text: string
   const picked = pickHost(v.config, opts.host);
   const config = hashed(picked.config, opts.hash ?? hashPassword);
   const read = payloadReader(file);
+  checkVerify(config, read);
   const rendered = renderFor(opts, config, read);
   // In the order of the file, as the validator reports.
   const losses = lossDiagnostics(v.loaded, [...picked.losses, ...rendered.losses], picked.origin).sort(compareDiagnostics);
@@ -120,6 +124,22 @@ function hashed(config: FlintConfig, hash: (plain: string) => string): FlintConf
     return { ...rest, password_hash: hash(password) };
   });
   return { ...config, users };
+}
+
+/**
+ * `verify` of a file whose data goes into the rendering inline: checked now, as flint
+ * apply would check it, since the engine gets the data itself and nothing to check.
+ */
+function checkVerify(config: FlintConfig, read: (rel: string) => Buffer): void {
+  (config.files ?? []).forEach((f, i) => {
+    if (f.verify === undefined || f.source === undefined || /^https:/i.test(f.source)) return;
+    let data = f.source.startsWith('file:') ? read(f.source.slice('file:'.length)) : decodeDataUrl(f.source);
+    if (data === undefined) return;
+    if (f.compression === 'gzip') data = gunzipSync(data);
+    const [algo, hex] = f.verify.split('-') as [string, string];
+    const got = createHash(algo).update(data).digest('hex');
+    if (got !== hex.toLowerCase()) throw new RenderError(`files[${i}] (${f.path}): its data does not match verify (the ${algo} is ${got}); nothing was written`);
+  });
 }
 
 /** `file:` payloads, relative to the config's folder and never outside it. */

@@ -187,3 +187,12 @@ describe('render to Ignition: versions and secrets', () => {
     expect(decodeDataUrl(String((((r.config.storage as Obj).files as Obj[])[0]!.contents as Obj).source))!.toString()).toBe('read payload/a');
   });
 });
+
+describe('render: verify of inlined data', () => {
+  it('is checked while rendering, as flint apply checks it', () => {
+    const good = 'sha256-2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
+    expect(render(`version: 1\nfiles: [{path: /a, source: "data:,hello", verify: ${good}}]\n`).files).toHaveLength(1);
+    const bad = `sha256-${'0'.repeat(64)}`;
+    expect(() => renderConfigFile('c.yaml', { target: 'cloud-init' }, `version: 1\nfiles: [{path: /a, source: "data:,hello", verify: ${bad}}]\n`)).toThrow(/files\[0\] \(\/a\): its data does not match verify/);
+  });
+});
