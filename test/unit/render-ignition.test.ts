@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { fromIgnition } from '../../src/convert/ignition.js';
 import { GPT_TYPES, mountUnit, renderIgnition, sizeMiB, swapUnit } from '../../src/convert/render-ignition.js';
 import { renderConfigFile } from '../../src/convert/render.js';
+import { lossOf } from '../../src/convert/render-loss.js';
 import type { Diagnostic } from '../../src/config/diagnostics.js';
 import { renderNmKeyfiles } from '../../src/steps/network-nm.js';
 import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh.js';
@@ -136,6 +137,8 @@ describe('render to Ignition: round trip', () => {
       '',
     ].join('\n');
     const r = render(text);
+    // The plain record (for --json and other tools): path, line, col, what, workaround.
+    expect(lossOf(r.losses[0]!)).toEqual({ path: 'ssh.host_keys', line: 2, col: 7, what: expect.stringContaining('host keys') as unknown as string, workaround: expect.stringContaining('fingerprints') as unknown as string });
     expect(r.losses.map((l) => `${l.line}:${l.column} ${l.path}`)).toEqual([
       '2:7 ssh.host_keys',
       '4:3 network.wifi_country',
