@@ -16,11 +16,40 @@ import type { ParsedArgs } from './args.js';
 import { driveHelp } from './media-help.js';
 import type { Output } from './output.js';
 import { askYesNo } from '../media/prompt.js';
+import { buildFilesMedium } from '../media/medium.js';
+import type { MediumFile } from '../media/medium.js';
+import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
+import type { EngineChoice } from './render-cli.js';
+
+/** The label each engine looks for on a stick. */
+const LABELS: Readonly<Record<EngineChoice, string>> = { flint: 'FLINT', ignition: 'IGNITION', 'cloud-init': 'CIDATA' };
+
+/** What goes on the medium: flint's prepared config, or another engine's rendering. */
+type Content = { kind: 'flint'; prepared: PreparedConfig } | { kind: 'rendered'; engine: EngineChoice; files: MediumFile[] };
+
+async function contentFor(configFile: string, engine: EngineChoice, args: ParsedArgs, io: Output): Promise<Content | undefined> {
+  if (engine === 'flint') {
+    for (const f of ['strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for --for ignition or --for cloud-init`);
+    const prepared = await loadPrepared(configFile, io);
+    return prepared === undefined ? undefined : { kind: 'flint', prepared };
+  }
+  if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
+  const files = renderForCli(configFile, engine, args, io);
+  return files === undefined ? undefined : { kind: 'rendered', engine, files: files.map((f) => ({ rel: f.rel, data: f.text })) };
+}
+
+function build(content: Content, out: string, opts: { label: string; iso?: boolean; size?: number }): Promise<{ bytes: number }> {
+  return content.kind === 'flint' ? buildMedium(content.prepared, out, opts) : buildFilesMedium(content.files, out, opts);
+}
+
+function describe(content: Content): string {
+  return content.kind === 'flint' ? `flint/${content.prepared.name}${payloadNote(content.prepared)}` : content.files.map((f) => f.rel).join(', ');
+}
 
 const SHORT = { '-o': '--output', '-y': '--yes' };
 
 export async function runDrive(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force'], values: ['output', 'label', 'size'] });
+  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force', ...RENDER_BOOLEANS], values: ['output', 'label', 'size', 'for', ...RENDER_VALUES] });
   const [sub, ...rest] = args.positionals;
   if (args.flags.has('help') || sub === undefined) {
     io.out(driveHelp);
@@ -52,12 +81,13 @@ async function create(rest: string[], args: ParsedArgs, io: Output): Promise<num
   const iso = args.flags.has('iso');
   const size = sizeOf(args);
   if (iso && size !== undefined) throw new UsageError('--size is for FAT images; an ISO is always as large as its content');
-  const prepared = await loadPrepared(rest[0]!, io);
-  if (prepared === undefined) return 1;
-  const label = str(args, 'label') ?? 'FLINT';
+  const engine = engineOf(args, 'for') ?? 'flint';
+  const content = await contentFor(rest[0]!, engine, args, io);
+  if (content === undefined) return 1;
+  const label = str(args, 'label') ?? LABELS[engine];
   try {
-    const { bytes } = await buildMedium(prepared, out, { label, iso, ...(size !== undefined ? { size } : {}) });
-    io.out(`${out}: ${iso ? 'ISO 9660' : 'FAT32'} image labelled ${label}, ${formatBytes(bytes)}, with flint/${prepared.name}${payloadNote(prepared)}`);
+    const { bytes } = await build(content, out, { label, iso, ...(size !== undefined ? { size } : {}) });
+    io.out(`${out}: ${iso ? 'ISO 9660' : 'FAT32'} image labelled ${label}, ${formatBytes(bytes)}, with ${describe(content)}`);
     return 0;
   } catch (e) {
     if (e instanceof MediumError) {
@@ -88,13 +118,14 @@ async function write(rest: string[], args: ParsedArgs, io: Output): Promise<numb
     io.err(`flint: not writing to ${node}; --force writes anyway, if you are sure it is the right disk`);
     return 1;
   }
-  const prepared = await loadPrepared(configFile, io);
-  if (prepared === undefined) return 1;
-  const label = str(args, 'label') ?? 'FLINT';
+  const engine = engineOf(args, 'for') ?? 'flint';
+  const content = await contentFor(configFile, engine, args, io);
+  if (content === undefined) return 1;
+  const label = str(args, 'label') ?? LABELS[engine];
   const tmp = await mkdtemp(join(tmpdir(), 'flint-write-'));
   try {
     const img = join(tmp, 'stick.img');
-    const { bytes } = await buildMedium(prepared, img, { label });
+    const { bytes } = await build(content, img, { label });
     if (bytes > disk.bytes) {
       io.err(`flint: ${node} holds ${formatBytes(disk.bytes)}, the image needs ${formatBytes(bytes)}`);
       return 1;
@@ -114,7 +145,7 @@ async function write(rest: string[], args: ParsedArgs, io: Output): Promise<numb
     const progress = new Progress({ write: (s) => process.stderr.write(s), tty: process.stderr.isTTY === true, columns: process.stderr.columns }, bytes, `writing ${node}`);
     const done = writeImage(img, node, (n) => progress.update(n));
     progress.finish(done);
-    io.out(`${node}: FAT32 labelled ${label} with flint/${prepared.name}${payloadNote(prepared)}; it can be removed now`);
+    io.out(`${node}: FAT32 labelled ${label} with ${describe(content)}; it can be removed now`);
     return 0;
   } catch (e) {
     if (e instanceof MediumError) {

@@ -9,7 +9,9 @@ import { provision } from '../engine/provision.js';
 import type { ProvisionResult } from '../engine/provision.js';
 import { REPORT_PATH } from '../engine/report.js';
 import { AttachedImage, checkRawImage, ImageError } from '../media/disk-image.js';
-import { embedConfig, EMBED_NAME } from '../media/embed.js';
+import { embedConfig, embedFiles, EMBED_NAME, withNoCloudDs } from '../media/embed.js';
+import { inspectImage } from '../media/inspect.js';
+import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
 import { parseArgs, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { factsOf } from './apply.js';
@@ -18,7 +20,7 @@ import { imageHelp } from './media-help.js';
 import type { Output } from './output.js';
 
 export async function runImage(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(argv, { booleans: ['scripts', 'json'], values: ['mac', 'serial', 'machine-uuid'] });
+  const args = parseArgs(argv, { booleans: ['scripts', 'json', ...RENDER_BOOLEANS], values: ['mac', 'serial', 'machine-uuid', 'for', ...RENDER_VALUES] });
   const [sub, ...rest] = args.positionals;
   if (args.flags.has('help') || sub === undefined) {
     io.out(imageHelp);
@@ -26,12 +28,13 @@ export async function runImage(argv: readonly string[], io: Output): Promise<num
   }
   if (sub !== 'apply' && sub !== 'embed') throw new UsageError(`unknown "flint image ${sub}": use "flint image apply" or "flint image embed"`);
   if (rest.length !== 2) throw new UsageError(`flint image ${sub} needs DISK.img and CONFIG`);
+  if (sub === 'apply') for (const f of ['for', 'strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for flint image embed`);
   const [img, configFile] = rest as [string, string];
   if (!existsSync(img) || !statSync(img).isFile()) throw new UsageError(`${img}: no such image file`);
   if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
   try {
     checkRawImage(img);
-    return sub === 'apply' ? await apply(img, configFile, args, io) : await embed(img, configFile, io);
+    return sub === 'apply' ? await apply(img, configFile, args, io) : await embed(img, configFile, args, io);
   } catch (e) {
     if (e instanceof ImageError) {
       io.err(`flint: ${e.message}${e.hint !== undefined ? `\n  hint: ${e.hint}` : ''}`);
@@ -41,12 +44,45 @@ export async function runImage(argv: readonly string[], io: Output): Promise<num
   }
 }
 
-async function embed(img: string, configFile: string, io: Output): Promise<number> {
+async function embed(img: string, configFile: string, args: ParsedArgs, io: Output): Promise<number> {
+  const engine = engineOf(args, 'for') ?? (await chosenEngine(img, io));
+  if (engine === undefined) return 1;
+  if (engine === 'ignition') {
+    throw new UsageError('--for ignition: Ignition images read their config from their own boot or OEM partition (ext4 on Fedora CoreOS, the OEM partition on Flatcar), not from a FAT partition flint can write; make a stick (flint drive create CONFIG --for ignition -o stick.img) or pass the rendering to the installer (flint convert CONFIG --to ignition -o config.ign; coreos-installer install --ignition-file config.ign)');
+  }
+  if (engine === 'cloud-init') return embedSeed(img, configFile, args, io);
   const prepared = await loadPrepared(configFile, io);
   if (prepared === undefined) return 1;
   const part = await embedConfig(img, prepared);
   const extra = prepared.payloads.length > 0 ? ` and ${prepared.payloads.length} payload${prepared.payloads.length === 1 ? '' : 's'}` : '';
   io.out(`${img}: wrote ${EMBED_NAME}${extra} to FAT partition ${part.index}${part.name !== undefined ? ` (${part.name})` : ''}; flint run reads it at first boot`);
+  return 0;
+}
+
+/** Without --for: the engine the image runs, said aloud; undefined (after saying why) when flint cannot write for it. */
+async function chosenEngine(img: string, io: Output): Promise<'flint' | 'cloud-init' | undefined> {
+  const found = await inspectImage(img);
+  if (found.engine === undefined) {
+    io.err(`flint: could not tell which first-boot engine ${img} runs (${found.why}); writing flint.yaml, which an image with flint enabled reads; --for cloud-init writes a NoCloud seed instead`);
+    return 'flint';
+  }
+  if (found.engine === 'ignition' || found.engine === 'combustion') {
+    io.err(`flint: ${img} runs ${found.engine === 'ignition' ? 'Ignition' : 'Combustion'} (${found.why}), which reads no config from the boot partition: make a stick instead (flint drive create CONFIG --for ignition -o stick.img), or give --for flint if flint is enabled in it`);
+    return undefined;
+  }
+  io.err(`flint: ${img} runs ${found.engine} (${found.why}): writing ${found.engine === 'flint' ? 'flint.yaml' : 'a NoCloud seed'}; --for chooses otherwise`);
+  return found.engine;
+}
+
+/** A NoCloud seed at the top of the boot partition, where Raspberry Pi OS and Ubuntu for Raspberry Pi read it. */
+async function embedSeed(img: string, configFile: string, args: ParsedArgs, io: Output): Promise<number> {
+  const files = renderForCli(configFile, 'cloud-init', args, io);
+  if (files === undefined) return 1;
+  const id = /^instance-id: (\S+)$/m.exec(files.find((f) => f.rel === 'meta-data')?.text ?? '')?.[1] ?? '';
+  const edits = [{ rel: 'cmdline.txt', change: (t: string) => withNoCloudDs(t, id) }];
+  const part = await embedFiles(img, files.map((f) => ({ rel: f.rel, data: f.text })), 'a NoCloud seed', edits);
+  const cmdline = part.edited.includes('cmdline.txt') ? `, and ds=nocloud;i=${id} to cmdline.txt (as Raspberry Pi Imager does)` : '';
+  io.out(`${img}: wrote ${files.map((f) => f.rel).join(', ')} to FAT partition ${part.index}${part.name !== undefined ? ` (${part.name})` : ''}${cmdline}; the image's cloud-init reads them at first boot`);
   return 0;
 }
 

@@ -23,9 +23,10 @@ Commands:
   apply --root DIR CONFIG  apply CONFIG to a target root, all or nothing
   run                      at first boot: find the config (command line, fw_cfg, media) and apply it
   init                     write a new config, asking a few questions (or from options)
-  drive create|write       make a config stick: an image file, or straight onto a USB stick
+  drive create|write       make a config stick (for flint, or --for ignition|cloud-init): an image file, or straight onto a USB stick
   image apply|embed        apply a config to a raw disk image, or put it on the image's boot partition
-  convert FILE             print the flint config for an Ignition, cloud-init or Combustion config
+  convert FILE             print the flint config for an Ignition, cloud-init or Combustion config,
+                           or (--to ignition|cloud-init) a flint config as that engine's config
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;

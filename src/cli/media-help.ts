@@ -1,7 +1,7 @@
 /** Help for drive, image and init, apart from the commands: `flint help` must not load them. */
 
-export const driveHelp = `Usage: flint drive create CONFIG -o FILE [--label NAME] [--size SIZE] [--iso]
-       flint drive write CONFIG DEVICE [--label NAME] [--yes] [--force]
+export const driveHelp = `Usage: flint drive create CONFIG -o FILE [--for ENGINE] [--label NAME] [--size SIZE] [--iso]
+       flint drive write CONFIG DEVICE [--for ENGINE] [--label NAME] [--yes] [--force]
 
 Make a config medium that "flint run" finds at first boot: a filesystem labelled
 FLINT holding flint/config.yaml and every payload the config names (file: sources,
@@ -12,6 +12,12 @@ password reaches the medium. Comments and layout of the config are kept. An Igni
 config, a cloud-init user-data file or seed folder, or a Combustion script (with the
 files in its folder) is converted to a flint config first, as "flint convert" does.
 
+With --for ignition or --for cloud-init the medium is for the engine a stock image
+already runs, rendered from the flint CONFIG as "flint convert --to" prints it:
+ignition/config.ign on a stick labelled IGNITION, or a NoCloud seed (user-data,
+meta-data, network-config) on a stick labelled CIDATA. Every setting that engine
+cannot express is listed first, at its line in CONFIG; --strict then writes nothing.
+
   create   build an image file: FAT32 made with mkfs.fat and mtools (no root, no
            loop device), sized to fit; or ISO 9660 with --iso (xorriso), e.g. for VMs
   write    build the FAT32 image and write it to a whole removable disk (a USB
@@ -19,7 +25,11 @@ files in its folder) is converted to a flint config first, as "flint convert" do
 
 Options:
   -o, --output FILE   the image to create (create)
-  --label NAME        filesystem label (default FLINT; e.g. COMBUSTION or IGNITION)
+  --for ENGINE        flint (default), ignition or cloud-init
+  --strict            write nothing when a setting would be lost (--for ignition|cloud-init)
+  --host H            render one hosts: entry (index, MAC, serial or machine UUID)
+  --ignition-version V  pin the Ignition spec version (default 3.3.0, newer when needed)
+  --label NAME        filesystem label (default FLINT, IGNITION or CIDATA after --for)
   --size SIZE         force the FAT image size, e.g. 64MiB (at least 40MiB)
   --iso               ISO 9660 instead of FAT32 (create)
   -y, --yes           write without asking (write)
@@ -27,11 +37,11 @@ Options:
                       the running system (write)
   -h, --help          show this help
 
-Exit status: 0 done, 1 the config is invalid, a payload is missing, or the disk was
-refused or could not be written, 2 usage error.`;
+Exit status: 0 done, 1 the config is invalid, a payload is missing, --strict and a
+setting would be lost, or the disk was refused or could not be written, 2 usage error.`;
 
 export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [--mac MAC] [--json]
-       flint image embed DISK.img CONFIG
+       flint image embed DISK.img CONFIG [--for flint|cloud-init] [--strict] [--host H]
 
   apply   provision a raw disk image offline: attach it (losetup -P), find its root
           filesystem (GPT partition label root/rootfs/system or the root partition
@@ -45,7 +55,15 @@ export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [
           own FAT boot partition with mtools at the partition's offset (no root, no
           mount): one SD card carries image and config, and "flint run" finds it
           there at first boot. Plain-text passwords are hashed first; another
-          tool's config is converted first, as for drive create.
+          tool's config is converted first, as for drive create. With
+          --for cloud-init the config is rendered as a NoCloud seed (user-data,
+          meta-data, network-config) at the top of that partition instead, where
+          Raspberry Pi OS and Ubuntu for Raspberry Pi read it; losses are listed
+          first and --strict writes nothing when there are any. Without --for the
+          image's ext4 root is read (debugfs, no mount): flint's, Ignition's or
+          Combustion's dracut module, or /etc/cloud/cloud.cfg, choose the engine,
+          and the choice is printed; a root flint cannot read (btrfs, xfs) gets
+          flint.yaml. Ignition and Combustion images are refused: make a stick.
 
 Options:
   --scripts            also run the config's post scripts, chrooted in the image (apply)
@@ -53,6 +71,9 @@ Options:
   --serial SERIAL      for hosts: matching, the machine's serial number (apply)
   --machine-uuid UUID  for hosts: matching, the machine's DMI product UUID (apply)
   --json               print the apply result as JSON (apply)
+  --for ENGINE         flint (default) or cloud-init (embed)
+  --strict             write nothing when a setting would be lost (embed --for cloud-init)
+  --host H             render one hosts: entry: index, MAC, serial or machine UUID (embed)
   -h, --help           show this help
 
 Exit status: 0 done, 1 the config is invalid or does not fit the image, applying

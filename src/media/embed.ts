@@ -4,13 +4,15 @@
  * paths the config names, written with mtools at the partition's byte offset in the
  * image file, so no root, loop device or mount is needed.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { exec } from '../exec.js';
 import { ImageError, isFatAt, readPartitions } from './disk-image.js';
 import type { PartitionEntry } from './disk-image.js';
 import type { PreparedConfig } from './prepare.js';
+import { stageFiles } from './medium.js';
+import type { MediumFile } from './medium.js';
 
 /** The name `flint run` looks for on the target disk's boot partition. */
 export const EMBED_NAME = 'flint.yaml';
@@ -26,26 +28,49 @@ export function chooseFatPartition(img: string, parts: readonly PartitionEntry[]
 }
 
 export async function embedConfig(img: string, prepared: PreparedConfig): Promise<PartitionEntry> {
+  return embedFiles(img, [{ rel: EMBED_NAME, data: prepared.text }, ...prepared.payloads], EMBED_NAME);
+}
+
+/** A change to a file already on the partition (cmdline.txt), made only where the file exists. */
+export interface FatEdit {
+  rel: string;
+  change: (text: string) => string;
+}
+
+/**
+ * A Raspberry Pi cmdline.txt (one line) with `ds=nocloud;i=ID` in place of any earlier
+ * ds= word, as Raspberry Pi Imager writes it: cloud-init then checks its cache against
+ * this instance-id instead of treating every boot as a new instance (/run is tmpfs).
+ */
+export function withNoCloudDs(cmdline: string, instanceId: string, extra: readonly string[] = []): string {
+  const words = cmdline.replace(/\r?\n$/, '').split(/\s+/).filter((w) => w !== '' && !w.startsWith('ds=') && !extra.some((e) => w.startsWith(`${e.split('=')[0]!}=`)));
+  return `${[...words, ...extra, `ds=nocloud;i=${instanceId}`].join(' ')}\n`;
+}
+
+/** FILES (relative paths) onto the image's FAT boot partition, and EDITS to files there; WHAT names them in messages. */
+export async function embedFiles(img: string, files: readonly MediumFile[], what: string, edits: readonly FatEdit[] = []): Promise<PartitionEntry & { edited: string[] }> {
   const parts = await readPartitions(img);
   if (parts.length === 0) throw new ImageError(`${img} has no partition table`, 'is it a raw disk image? A config stick is made with: flint drive create CONFIG -o stick.img');
   const part = chooseFatPartition(img, parts);
   if (part === undefined) {
     throw new ImageError(
-      `${img} has no FAT partition (its partitions: ${parts.map((p) => `${p.index} type ${p.type}`).join(', ')}), so there is no boot partition to put flint.yaml on`,
+      `${img} has no FAT partition (its partitions: ${parts.map((p) => `${p.index} type ${p.type}`).join(', ')}), so there is no boot partition to put ${what} on`,
       'apply the config to the image now instead (flint image apply IMAGE CONFIG, as root), or put it on a separate stick (flint drive create CONFIG -o stick.img)',
     );
   }
   const stage = await mkdtemp(join(tmpdir(), 'flint-embed-'));
   try {
-    await writeFile(join(stage, EMBED_NAME), prepared.text, { mode: 0o600 });
-    for (const p of prepared.payloads) {
-      await mkdir(dirname(join(stage, p.rel)), { recursive: true, mode: 0o700 });
-      await writeFile(join(stage, p.rel), p.data, { mode: 0o600 });
+    const edited: MediumFile[] = [];
+    for (const e of edits) {
+      const r = await exec('mtype', ['-i', `${img}@@${part.offset}`, `::/${e.rel}`], { timeoutMs: 60_000 });
+      // Not there (not a Raspberry Pi image): nothing to change.
+      if (r.ok) edited.push({ rel: e.rel, data: e.change(r.stdout) });
     }
+    await stageFiles([...files, ...edited], stage);
     const entries = (await readdir(stage)).map((e) => join(stage, e));
     const r = await exec('mcopy', ['-s', '-Q', '-o', '-i', `${img}@@${part.offset}`, ...entries, '::/'], { timeoutMs: 300_000 });
     if (!r.ok) throw new ImageError(/ENOENT/.test(r.summary) ? 'mcopy is not installed' : `cannot write to the FAT partition ${part.index} of ${img}: ${r.summary}`, /ENOENT/.test(r.summary) ? 'apt-get install mtools' : undefined);
-    return part;
+    return { ...part, edited: edited.map((e) => e.rel) };
   } finally {
     await rm(stage, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@
  * the config that the config itself uses, which is where `flint run` looks
  * (a filesystem labelled FLINT, COMBUSTION, IGNITION, ...: flint/config.yaml).
  */
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { exec } from '../exec.js';
@@ -40,42 +40,51 @@ export function fatSizeFor(fileSizes: readonly number[]): number {
   return Math.max(MIN_FAT32_BYTES, wanted);
 }
 
-/** Writes the prepared config and its payloads to a new image file OUT. */
+/** One file of a medium, relative to its root. */
+export interface MediumFile {
+  rel: string;
+  data: string | Buffer;
+}
+
+/** Writes the prepared config and its payloads to a new image file OUT, under flint/. */
 export async function buildMedium(prepared: PreparedConfig, out: string, opts: MediumOptions): Promise<{ bytes: number }> {
+  const files: MediumFile[] = [{ rel: join('flint', prepared.name), data: prepared.text }, ...prepared.payloads.map((p) => ({ rel: join('flint', p.rel), data: p.data }))];
+  return buildFilesMedium(files, out, opts);
+}
+
+/** Writes FILES (e.g. a NoCloud seed at the top, or ignition/config.ign) to a new image file OUT. */
+export async function buildFilesMedium(files: readonly MediumFile[], out: string, opts: MediumOptions): Promise<{ bytes: number }> {
   const problem = checkLabel(opts.label, opts.iso === true);
   if (problem !== undefined) throw new MediumError(problem);
   const stage = await mkdtemp(join(tmpdir(), 'flint-medium-'));
   try {
-    await stageFiles(prepared, stage);
+    await stageFiles(files, stage);
     if (opts.iso === true) await buildIso(stage, out, opts.label);
-    else await buildFat(prepared, stage, out, opts);
+    else await buildFat(files, stage, out, opts);
     return { bytes: (await stat(out)).size };
   } finally {
     await rm(stage, { recursive: true, force: true });
   }
 }
 
-/** STAGE/flint/config.* and the payloads, private to this user while they exist. */
-async function stageFiles(prepared: PreparedConfig, stage: string): Promise<void> {
-  const base = join(stage, 'flint');
-  await mkdir(base, { mode: 0o700 });
-  await writeFile(join(base, prepared.name), prepared.text, { mode: 0o600 });
-  for (const p of prepared.payloads) {
-    const dest = join(base, p.rel);
+/** The files under STAGE, private to this user while they exist. */
+export async function stageFiles(files: readonly MediumFile[], stage: string): Promise<void> {
+  for (const f of files) {
+    const dest = join(stage, f.rel);
     await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
-    await writeFile(dest, p.data, { mode: 0o600 });
+    await writeFile(dest, f.data, { mode: 0o600 });
   }
 }
 
-async function buildFat(prepared: PreparedConfig, stage: string, out: string, opts: MediumOptions): Promise<void> {
-  const needed = fatSizeFor([prepared.text.length, ...prepared.payloads.map((p) => p.data.length)]);
+async function buildFat(files: readonly MediumFile[], stage: string, out: string, opts: MediumOptions): Promise<void> {
+  const needed = fatSizeFor(files.map((f) => f.data.length));
   const size = opts.size ?? needed;
   if (size < MIN_FAT32_BYTES) throw new MediumError(`--size ${size} bytes is too small for FAT32; give at least ${MIN_FAT32_BYTES / MIB}MiB`);
   if (size < needed) throw new MediumError(`--size ${Math.floor(size / MIB)}MiB is too small for the config and its payloads; they need about ${needed / MIB}MiB`);
   await rm(out, { force: true });
   // -C creates the file itself: no root and no loop device needed, as with mtools below.
   await run('mkfs.fat', ['-C', '-F', '32', '-n', opts.label, out, String(Math.floor(size / 1024))], 'dosfstools');
-  await copyIntoFat(`${out}`, join(stage, 'flint'), '::/');
+  for (const top of await readdir(stage)) await copyIntoFat(`${out}`, join(stage, top), '::/');
 }
 
 /** Copies the folder SRC recursively into the FAT image IMG (`img` or `img@@OFFSET`) under DEST. */

@@ -265,6 +265,33 @@ describe.skipIf(!can.ok)(`media${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`, ()
     });
   });
 
+  it('image embed without --for: a root with cloud-init gets a NoCloud seed on the boot partition, and says so', () => {
+    const rootDir = dir('cloudroot');
+    mkdirSync(join(rootDir, 'etc/cloud'), { recursive: true });
+    writeFileSync(join(rootDir, 'etc/os-release'), 'ID=debian\n');
+    writeFileSync(join(rootDir, 'etc/cloud/cloud.cfg'), 'users: [default]\n');
+    const img = diskImage(rootDir, 32, true);
+    const r = flint(['image', 'embed', img, testConfig()]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/runs cloud-init \(found \/etc\/cloud\/cloud.cfg in the root \(partition 2\)\)/);
+    const offset = (JSON.parse(execFileSync('sfdisk', ['--json', img], { encoding: 'utf8', env })) as { partitiontable: { partitions: Array<{ start: number }> } }).partitiontable.partitions[0]!.start * 512;
+    const listing = execFileSync('mdir', ['-b', '-i', `${img}@@${offset}`, '::/'], { encoding: 'utf8', env });
+    expect(listing).toContain('user-data');
+    expect(listing).toContain('meta-data');
+    for (const pw of PASSWORDS) expect(imageContains(img, pw), pw).toBe(false);
+  });
+
+  it('drive create --for cloud-init: a CIDATA stick with the seed at its top, no plain-text password', () => {
+    const img = join(dir('seed'), 'seed.img');
+    const r = flint(['drive', 'create', testConfig(), '--for', 'cloud-init', '-o', img]);
+    expect(r.code, r.err).toBe(0);
+    expect(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'LABEL', img], { encoding: 'utf8', env }).trim()).toBe('CIDATA');
+    const listing = execFileSync('mdir', ['-b', '-i', img, '::/'], { encoding: 'utf8', env });
+    expect(listing).toContain('user-data');
+    expect(execFileSync('mtype', ['-i', img, '::/user-data'], { encoding: 'utf8', env })).toMatch(/^#cloud-config\n/);
+    for (const pw of PASSWORDS) expect(imageContains(img, pw), pw).toBe(false);
+  });
+
   it('image embed on an image without a FAT partition says what to do instead', () => {
     const rootDir = dir('minroot');
     mkdirSync(join(rootDir, 'etc'));
