@@ -85,6 +85,7 @@ export function checkConfig(cfg: unknown, raw: RawLookup): Finding[] {
   checkSystem(cfg, r);
   const declaredGroups = checkGroups(cfg.groups, r);
   checkUsers(cfg, declaredGroups, r);
+  checkAbsent(cfg, r);
   checkSsh(cfg, r);
   checkNetwork(cfg.network, r);
   checkStorage(cfg.storage, r);
@@ -131,6 +132,35 @@ function checkGroups(groups: unknown, r: Reporter): Set<string> {
     }
   }
   return new Set(names.keys());
+}
+
+/**
+ * `state: absent` entries: a deletion has nothing to set, root cannot go (the target
+ * would have no administrator), and a group to delete cannot also be one a user of the
+ * config is put in (one of the two entries is a mistake).
+ */
+function checkAbsent(cfg: Obj, r: Reporter): void {
+  const absentGroups = new Set<string>();
+  for (const [kind, key] of [['group', 'groups'], ['user', 'users']] as const) {
+    for (const [e, i] of objs(cfg[key])) {
+      if (e.state !== 'absent') continue;
+      const name = str(e.name);
+      if (kind === 'group' && name !== undefined) absentGroups.add(name);
+      if (name === 'root') r.error([key, i, 'state'], 'absent-root', `${kind} root cannot be deleted`, 'lock the account instead: password_hash: "!"');
+      for (const other of Object.keys(e)) {
+        if (other === 'name' || other === 'state') continue;
+        r.error([key, i, other], 'absent-with-settings', `${key}[${i}] (${name ?? '?'}) has state: absent, so ${other} has nothing to apply to`, `remove ${other}, or remove state: absent to keep the ${kind}`);
+      }
+    }
+  }
+  for (const [u, i] of objs(cfg.users)) {
+    if (u.state === 'absent') continue;
+    for (const [g, j] of strs(u.groups)) {
+      if (absentGroups.has(g)) r.error(['users', i, 'groups', j], 'absent-group-used', `group "${g}" has state: absent under groups:, but user ${str(u.name) ?? '?'} is put in it`, 'keep the group, or take it out of this user\'s groups');
+    }
+    const primary = str(u.primary_group);
+    if (primary !== undefined && absentGroups.has(primary)) r.error(['users', i, 'primary_group'], 'absent-group-used', `group "${primary}" has state: absent under groups:, but it is the primary group of user ${str(u.name) ?? '?'}`, 'keep the group, or choose another primary group');
+  }
 }
 
 function checkUsers(cfg: Obj, declaredGroups: Set<string>, r: Reporter): void {

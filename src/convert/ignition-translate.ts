@@ -89,12 +89,19 @@ function ignitionSection(t: Translator, cfg: Obj): void {
 
 // ---- passwd: -----------------------------------------------------------------------------
 
+/**
+ * shouldExist: false is `state: absent`: userdel --remove / groupdel when it exists. Ignition
+ * looks at nothing else in such an entry, so other fields are dropped with a warning.
+ */
+function absent(t: Translator, e: Obj, at: (string | number)[], kind: 'user' | 'group'): Obj {
+  const ignored = Object.keys(e).filter((k) => k !== 'name' && k !== 'shouldExist');
+  if (ignored.length > 0) t.warn(at, `${kind} ${String(e.name)} is deleted (shouldExist: false), so ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} ignored`, 'remove them, or remove shouldExist: false to keep the ' + kind);
+  return { name: e.name, state: 'absent' };
+}
+
 function group(t: Translator, g: Obj, i: number): Obj[] {
   const at = ['passwd', 'groups', i];
-  if (g.shouldExist === false) {
-    t.error([...at, 'shouldExist'], `passwd.groups[${i}].shouldExist: false (delete group ${String(g.name)}) is not supported by flint`, 'remove the group from the image instead, or remove this entry');
-    return [];
-  }
+  if (g.shouldExist === false) return [absent(t, g, at, 'group')];
   const out: Obj = { name: g.name };
   if (typeof g.gid === 'number') out.gid = g.gid;
   if (g.system === true) out.system = true;
@@ -105,10 +112,7 @@ function group(t: Translator, g: Obj, i: number): Obj[] {
 function user(t: Translator, u: Obj, i: number): Obj[] {
   const at = ['passwd', 'users', i];
   const name = String(u.name);
-  if (u.shouldExist === false) {
-    t.error([...at, 'shouldExist'], `passwd.users[${i}].shouldExist: false (delete user ${name}) is not supported by flint`, 'remove the user from the image instead, or remove this entry');
-    return [];
-  }
+  if (u.shouldExist === false) return [absent(t, u, at, 'user')];
   const out: Obj = { name };
   if (typeof u.uid === 'number') out.uid = u.uid;
   if (typeof u.gecos === 'string') out.gecos = u.gecos;

@@ -215,6 +215,14 @@ export class Table<E> {
     this.changed = true;
   }
 
+  /** commonio_remove: drop the first entry of that name (its line goes from the file). */
+  remove(name: string): void {
+    const i = this.lines.findIndex((l) => l.entry !== null && this.nameOf(l.entry) === name);
+    if (i < 0) return;
+    this.lines.splice(i, 1);
+    this.changed = true;
+  }
+
   /** commonio_append: add at the very end. */
   append(entry: E): void {
     this.lines.push({ raw: null, entry, changed: true });

@@ -46,6 +46,7 @@ import {
   type GroupEntry, type GshadowEntry, type PasswdEntry, type ShadowEntry, type SubidEntry,
 } from './accounts-files.js';
 import { expireToDays, parseFullLoginDefs, parseUseraddDefaults, type FullLoginDefs, type UseraddDefaults } from './accounts-defs.js';
+import { deleteGroup, deleteUser, type DeletedUser } from './accounts-delete.js';
 import { findFreeSubRange, findNewId, subRangeCmp } from './accounts-ids.js';
 
 export { parseLoginDefs, type LoginDefs } from './accounts-defs.js';
@@ -74,6 +75,8 @@ export interface AccountResult {
   files: AccountFiles;
   /** Every config user, resolved. A new user that could not be added (see problems) has created: false and -1 for what is unknown. */
   users: AccountUser[];
+  /** Users of the config with state: absent that existed and were deleted: their homes go too. */
+  deleted: DeletedUser[];
   groupIds: Map<string, number>;
   userIds: Map<string, number>;
   changes: string[];
@@ -162,6 +165,7 @@ function addGroup(ctx: Ctx, name: string, gid: number, by: 'groupadd' | 'useradd
 function applyGroups(ctx: Ctx, groups: Group[]): void {
   const { db, defs, problems } = ctx;
   groups.forEach((g, i) => {
+    if (g.state === 'absent') return; // deleted after the users (see applyAccounts)
     if (g.name === '' || badField(g.name) || g.name.includes(',')) {
       problems.push({ path: ['groups', i, 'name'], message: `group name ${JSON.stringify(g.name)} cannot be written to /etc/group` });
       return;
@@ -486,9 +490,29 @@ export function applyAccounts(input: AccountFiles, req: AccountRequest): Account
 
   applyGroups(ctx, req.groups);
 
+  // Deletions first among the users, so that a name can be freed and its uid taken; the
+  // groups to delete after them, so that a deleted user's group is no longer a primary group
+  // (Ignition runs groupdel before userdel and fails there).
+  const deleted: DeletedUser[] = [];
+  for (const u of req.users) {
+    if (u.state !== 'absent') continue;
+    const d = deleteUser(db, u.name, ctx.defs.USERGROUPS_ENAB, ctx.changes);
+    if (d !== undefined) deleted.push(d);
+  }
+  req.groups.forEach((g, i) => {
+    if (g.state !== 'absent') return;
+    const problem = deleteGroup(db, g.name, ctx.changes);
+    if (problem !== undefined) ctx.problems.push({ path: ['groups', i, 'state'], message: problem });
+  });
+
   const users: AccountUser[] = [];
   const valid: boolean[] = [];
   req.users.forEach((u, i) => {
+    if (u.state === 'absent') {
+      users.push({ name: u.name, uid: -1, gid: -1, home: '', shell: '', created: false });
+      valid.push(false);
+      return;
+    }
     const ok = checkUserFields(u, i, ctx.problems);
     valid.push(ok);
     if (!ok) {
@@ -501,7 +525,7 @@ export function applyAccounts(input: AccountFiles, req: AccountRequest): Account
 
   const declared = new Set(req.groups.map((g) => g.name));
   // Personal groups that were meant to be created but were not (their user has a problem).
-  const pending = new Set(req.users.filter((u, i) => !users[i]?.created && !db.passwd.find(u.name)).map((u) => u.name));
+  const pending = new Set(req.users.filter((u, i) => u.state !== 'absent' && !users[i]?.created && !db.passwd.find(u.name)).map((u) => u.name));
   req.users.forEach((u, i) => {
     if (valid[i]) addMemberships(ctx, u, i, declared, pending);
   });
@@ -520,6 +544,7 @@ export function applyAccounts(input: AccountFiles, req: AccountRequest): Account
   return {
     files,
     users,
+    deleted,
     groupIds: firstIds(db.group.entries(), (e) => e.name, (e) => e.gid),
     userIds: firstIds(db.passwd.entries(), (e) => e.name, (e) => e.uid),
     changes: ctx.changes,

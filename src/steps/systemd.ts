@@ -19,6 +19,7 @@ import { posix } from 'node:path';
 import type { PathSeg } from '../config/diagnostics.js';
 import type { Action } from '../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
+import { nearest } from '../config/checks/suggest.js';
 import { TargetError, parentOf } from '../target/root.js';
 import type { TargetRoot } from '../target/root.js';
 import { applyInstall, checkAlias, emptyInstall, expandSpecifiers, instanceOf, mayTemplate, parseInstall, parseOsRelease, replaceInstance, symlinkNameCompatible, templateOf, unitNameKind, unitType } from './systemd-units.js';
@@ -726,7 +727,9 @@ function planSystemd(ctx: StepContext): StepOutput {
   });
   const named = (want: boolean) => units.flatMap((u, i) => (u.enabled === want ? [{ name: u.name, origin: i }] : []));
   inst.disable(named(false));
-  inst.enable(named(true));
+  const later = laterUnits(view, named(true), problems, inst.warnings, at);
+  // The missing ones were reported (or listed as presets) by laterUnits.
+  inst.enable(named(true).filter((u) => unitNameKind(u.name) === undefined || unitExists(view, u.name)));
   if (sd.default_target !== undefined) inst.setDefault(sd.default_target);
 
   for (const p of inst.problems) {
@@ -754,7 +757,58 @@ function planSystemd(ctx: StepContext): StepOutput {
     if (actions.has(path) || [...actions.keys()].some((p) => p.startsWith(`${path}/`))) continue;
     removals.push({ kind: 'absent', path, step: 'systemd', why });
   }
+  const preset = presetAction(root, later);
+  if (preset !== undefined) actions.set(preset.path, preset);
   return { actions: [...removals, ...actions.values()], problems, warnings: inst.warnings.map((w) => `systemd: ${w}`) };
+}
+
+/** Where flint lists enabled units whose file is not in the target yet (see laterUnits). */
+export const PRESET_FILE = '/etc/systemd/system-preset/20-flint.preset';
+
+/**
+ * Enabled units that exist nowhere in the target's unit search path (from a package
+ * installed later, a generator such as Quadlet, a later script): their [Install] section
+ * is unknown, so no link can be made now. A plain name is listed in PRESET_FILE
+ * (`enable NAME`), as Ignition does for every unit: systemd applies it when the package
+ * manager presets the unit on install (rpm, zypper) and on the first boot with an
+ * unpopulated machine-id. It is a warning with the nearest existing name, since a typo
+ * looks the same. A template or an instance needs the template's file (the instance
+ * links come from its [Install]): that stays an error.
+ */
+function laterUnits(view: UnitView, enabled: ReadonlyArray<{ name: string; origin: number }>, problems: Problem[], warnings: string[], at: (i: number, ...rest: PathSeg[]) => PathSeg[]): string[] {
+  const missing = enabled.filter((u) => unitNameKind(u.name) !== undefined && !unitExists(view, u.name));
+  if (missing.length === 0) return [];
+  const known = knownUnits(view);
+  const out: string[] = [];
+  for (const u of missing) {
+    const near = nearest(u.name, known);
+    const typo = near !== undefined ? ` (did you mean ${near}?)` : '';
+    if (unitNameKind(u.name) !== 'plain') {
+      problems.push({ path: at(u.origin, 'enabled'), message: `${u.name} cannot be enabled: ${templateOf(u.name) ?? u.name} does not exist in the target${typo}, and an instance or template is enabled from its template's [Install] section`, hint: 'give the template\'s contents in the config, or install it in the image' });
+      continue;
+    }
+    warnings.push(`${u.name} does not exist in the target${typo}; it is listed in ${PRESET_FILE} (enable ${u.name}), which systemd applies when the unit is installed or on the first boot. An alias needs its unit file in the target: give the contents instead`);
+    out.push(u.name);
+  }
+  return out;
+}
+
+/** Unit file names in the search path, for the "did you mean" of a unit that is missing. */
+function knownUnits(view: UnitView): string[] {
+  const names = new Set<string>();
+  for (const d of unitSearchPath(view.root)) for (const n of view.list(d)) if (unitNameKind(n) !== undefined) names.add(n);
+  return [...names];
+}
+
+/**
+ * PRESET_FILE with one `enable NAME` line per unit, sorted (as Ignition 2.15+ sorts its
+ * preset file); lines for other units an earlier run wrote are kept, so the file only grows.
+ */
+function presetAction(root: TargetRoot, names: readonly string[]): Action | undefined {
+  if (names.length === 0) return undefined;
+  const old = (root.readText(PRESET_FILE) ?? '').split('\n').filter((l) => l.trim() !== '');
+  const lines = [...new Set([...old, ...names.map((n) => `enable ${n}`)])].sort();
+  return { kind: 'file', path: PRESET_FILE, data: Buffer.from(`${lines.join('\n')}\n`), mode: 0o644, uid: 0, gid: 0, step: 'systemd', why: `enable ${names.join(', ')} when installed (preset)` };
 }
 
 /** What a step other than systemd asks of `systemctl enable` / `disable`. */

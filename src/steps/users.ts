@@ -8,7 +8,8 @@ import { hashPassword, verifyPassword } from '../crypt/sha-crypt.js';
 import type { Action } from '../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
 import type { TargetRoot } from '../target/root.js';
-import { applyAccounts, parseLoginDefs } from './accounts.js';
+import type { DeletedUser } from './accounts-delete.js';
+import { applyAccounts, parseLoginDefs, parsePasswd } from './accounts.js';
 import type { AccountFiles } from './accounts.js';
 import { sudoersDropin } from './sudo.js';
 
@@ -62,7 +63,9 @@ export const usersStep: Step = {
 
     ctx.ids = { users: result.userIds, groups: result.groupIds };
     const defs = parseLoginDefs(loginDefs);
+    for (const d of result.deleted) actions.push(...removalActions(root, d, result.files.passwd, loginDefs, warnings));
     users.forEach((u, i) => {
+      if (u.state === 'absent') return;
       const r = result.users.find((x) => x.name === u.name);
       if (r === undefined) return;
       ctx.homes.set(r.name, { home: r.home, uid: r.uid, gid: r.gid });
@@ -106,6 +109,43 @@ function shadowHash(shadow: string, name: string): string | undefined {
     if (fields[0] === name) return fields[1];
   }
   return undefined;
+}
+
+/**
+ * What userdel --remove deletes besides the account entries: the home with everything in
+ * it and the mail spool MAIL_DIR/NAME, each only when the user owns it, and the home not
+ * when it is "/" or another remaining user's home (userdel keeps those too). One absent
+ * action per node, deepest first, so the journal records each one and a rollback puts
+ * the tree back. A home the user does not own is kept with a warning; userdel keeps it
+ * too but exits 12, which fails Ignition's whole run.
+ */
+function removalActions(root: TargetRoot, d: DeletedUser, passwdAfter: string, loginDefs: string | undefined, warnings: string[]): Action[] {
+  const out: Action[] = [];
+  const why = `userdel --remove ${d.name}`;
+  const home = root.entry(d.home);
+  const shared = parsePasswd(passwdAfter).find((p) => p.home === d.home);
+  if (home.type === 'dir' && d.home !== '/' && d.home.startsWith('/')) {
+    if (shared !== undefined) warnings.push(`user ${d.name} is deleted; its home ${d.home} is kept: it is also the home of ${shared.name}`);
+    else if (home.uid !== d.uid) warnings.push(`user ${d.name} is deleted; its home ${d.home} is kept: it belongs to uid ${home.uid}, not to ${d.name} (userdel keeps it too)`);
+    else {
+      const walk = (path: string, depth: number): void => {
+        if (depth > 64) return; // deeper than any home: the folder's own removal then fails and rolls back
+        if (root.entry(path).type === 'dir') for (const name of root.list(path)) walk(`${path}/${name}`, depth + 1);
+        out.push({ kind: 'absent', path, step: 'users', why });
+      };
+      walk(d.home, 0);
+    }
+  }
+  const spool = `${mailDir(loginDefs)}/${d.name}`;
+  const e = root.entry(spool);
+  if (e.type !== 'missing' && e.uid === d.uid) out.push({ kind: 'absent', path: spool, step: 'users', why });
+  return out;
+}
+
+/** MAIL_DIR of login.defs (Debian: /var/mail), as userdel reads it; /var/mail when unset. */
+function mailDir(loginDefs: string | undefined): string {
+  const m = /^[ \t]*MAIL_DIR[ \t]+"?([^\s"]+)/m.exec(loginDefs ?? '');
+  return (m?.[1] ?? '/var/mail').replace(/\/+$/, '');
 }
 
 /** A copy of the target's /etc/skel into a new home, owned by the user. */

@@ -213,7 +213,8 @@ describe.skipIf(!can.ok)(`Combustion scripts under flint run${can.ok ? '' : ` (S
     }
   }, 300_000);
 
-  it.skipIf(!hasTool('mkfs.vfat') || !hasTool('mcopy'))('a FAT medium labelled ignition (as fuel-ignition makes it): read and written back without a vfat driver', async () => {
+  const noFat = !hasTool('mkfs.vfat') ? 'mkfs.vfat not installed: apt-get install dosfstools' : !hasTool('mcopy') ? 'mtools not installed: apt-get install mtools' : undefined;
+  it.skipIf(noFat !== undefined)(`a FAT medium labelled ignition (as fuel-ignition makes it): read and written back without a vfat driver${noFat === undefined ? '' : ` (SKIPPED: ${noFat})`}`, async () => {
     const img = fatMedium('IGNITION', { 'combustion/script': '#!/bin/sh\nset -e\ncp note.txt /etc/from-fat\n', 'combustion/note.txt': 'from a FAT medium\n' });
     const root = await freshRoot();
     try {

@@ -12,7 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromIgnition } from '../../src/convert/ignition.js';
@@ -190,12 +190,14 @@ function isLink(p: string): boolean {
   }
 }
 
-/** Paths of the files, directories and links, and the users, the converted config declares. */
-function declared(text: string): { paths: string[]; users: string[] } {
+/** Paths of the files, directories and links, and the users, the converted config declares (and the users it deletes). */
+function declared(text: string): { paths: string[]; users: string[]; gone: string[] } {
   const cfg = fromIgnition('x.ign', text).config ?? {};
   const paths = (['files', 'directories', 'links'] as const).flatMap((k) => ((cfg[k] ?? []) as Array<{ path: string }>).map((n) => n.path));
-  const users = ((cfg.users ?? []) as Array<{ name: string }>).map((u) => u.name);
-  return { paths, users };
+  const all = (cfg.users ?? []) as Array<{ name: string; state?: string }>;
+  const users = all.filter((u) => u.state !== 'absent').map((u) => u.name);
+  const gone = all.filter((u) => u.state === 'absent').map((u) => u.name);
+  return { paths, users, gone };
 }
 
 interface Expectations {
@@ -265,6 +267,55 @@ describe.skipIf(why !== undefined)(`Ignition 2.14 and flint on the same root${wh
     await fl.cleanup();
   }, 120_000);
 
+  /** The same account on both copies, made by the target's own useradd, with a mail spool it owns. */
+  function addBob(dir: string): void {
+    const r = spawnSync('useradd', ['--root', dir, '-l', '-m', '-G', 'staff', 'bob'], { encoding: 'utf8', env: { PATH: SBIN_PATH, LC_ALL: 'C' } });
+    if (r.status !== 0) throw new Error(`useradd: ${r.stderr}`);
+    const uid = Number(readFileSync(join(dir, 'etc/passwd'), 'utf8').split('\n').find((l) => l.startsWith('bob:'))!.split(':')[2]);
+    writeFileSync(join(dir, 'var/mail/bob'), 'From x\n');
+    chownSync(join(dir, 'var/mail/bob'), uid, 8);
+    mkdirSync(join(dir, 'home/bob/.config/app'), { recursive: true });
+    writeFileSync(join(dir, 'home/bob/.config/app/rc'), 'x=1\n');
+    chownSync(join(dir, 'home/bob/.config'), uid, uid);
+  }
+
+  // Not in the table: the user to delete must exist first, with a home of its own, and no
+  // Debian 12 base account owns its home.
+  it('deleting a user with a home and a mail spool: both remove the same things', async () => {
+    const text = JSON.stringify({ ignition: { version: '3.2.0' }, passwd: { users: [{ name: 'bob', shouldExist: false }] } });
+    const [ign, fl] = [await copy(), await copy()];
+    for (const c of [ign, fl]) addBob(c.dir);
+    const file = join(dirname(ign.dir), 'delete-bob.ign');
+    writeFileSync(file, text);
+    runIgnition(ign.dir, file, dirname(ign.dir));
+    await runFlint(fl.dir, 'delete-bob', text, dirname(fl.dir));
+    const details: string[] = [];
+    expect(compareTrees(pristine, ign.dir, fl.dir, details), details.join('\n')).toEqual([]);
+    for (const c of [ign, fl]) {
+      expect(existsSync(join(c.dir, 'home/bob')) || existsSync(join(c.dir, 'var/mail/bob'))).toBe(false);
+      expect(entries(c.dir, '/etc/passwd').has('bob') || entries(c.dir, '/etc/group').has('bob')).toBe(false);
+      expect(entries(c.dir, '/etc/group').get('staff')).toBe('staff:x:50:');
+    }
+    await ign.cleanup();
+    await fl.cleanup();
+  }, 120_000);
+
+  // Not comparable: userdel keeps a home the user does not own and exits 12, which fails
+  // Ignition's run after the account is gone; flint deletes the account, keeps the home, warns.
+  it('deleting a user whose home belongs to root: Ignition fails, flint keeps the home', async () => {
+    const text = JSON.stringify({ ignition: { version: '3.2.0' }, passwd: { users: [{ name: 'list', shouldExist: false }] } });
+    const [ign, fl] = [await copy(), await copy()];
+    const file = join(dirname(ign.dir), 'delete-list.ign');
+    writeFileSync(file, text);
+    expect(() => runIgnition(ign.dir, file, dirname(ign.dir))).toThrow(/\/var\/list not owned by list, not removing/);
+    await runFlint(fl.dir, 'delete-list', text, dirname(fl.dir));
+    expect(entries(fl.dir, '/etc/passwd').has('list')).toBe(false);
+    expect(entries(fl.dir, '/etc/group').has('list')).toBe(false);
+    expect(existsSync(join(fl.dir, 'var/list'))).toBe(true);
+    await ign.cleanup();
+    await fl.cleanup();
+  }, 120_000);
+
   for (const c of configs) {
     const name = c.replace(/\.ign$/, '');
     it(name, async () => {
@@ -277,8 +328,9 @@ describe.skipIf(why !== undefined)(`Ignition 2.14 and flint on the same root${wh
       const expected = Object.keys(expectations.configs[name] ?? {}).sort();
       expect(diffs, `differences between Ignition's and flint's trees for ${c}:\n${details.join('\n')}`).toEqual(expected);
       // A config neither tool applied would compare equal: every node and user it declares must exist.
-      const { paths, users } = declared(text);
+      const { paths, users, gone } = declared(text);
       for (const u of users) expect(entries(ign.dir, '/etc/passwd').has(u), `user ${u} made by Ignition`).toBe(true);
+      for (const u of gone) expect(entries(ign.dir, '/etc/passwd').has(u) || entries(fl.dir, '/etc/passwd').has(u), `user ${u} deleted by both`).toBe(false);
       for (const p of paths) {
         expect(existsSync(join(ign.dir, p)) || isLink(join(ign.dir, p)), `${p} made by Ignition`).toBe(true);
         expect(existsSync(join(fl.dir, p)) || isLink(join(fl.dir, p)), `${p} made by flint`).toBe(true);

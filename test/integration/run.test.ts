@@ -18,7 +18,7 @@ import { scanDevices } from '../../src/discover/sources.js';
 import { dropWizardMarker, WIZARD_MARKER, writeBack } from '../../src/cli/run.js';
 import type { Report } from '../../src/engine/report.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
-import { BIN, hostEnv, loopSupport, scratch } from '../helpers/host.js';
+import { BIN, hasTool, hostEnv, loopSupport, scratch } from '../helpers/host.js';
 import type { Support } from '../helpers/host.js';
 
 function support(): Support {
@@ -162,7 +162,9 @@ files:
 `;
 
 describe.skipIf(!can.ok)(`flint run${can.ok ? '' : ` (SKIPPED: ${can.reason})`}`, () => {
-  it.skipIf(!rootfs.ok)(`applies flint/config.yaml from a medium labelled FLINT to a Debian root${rootfs.ok ? '' : ` (SKIPPED: ${rootfs.reason})`}`, async () => {
+  // ssh-keygen (openssh-client) is not in Debian 12's base system.
+  const noRoot = !rootfs.ok ? rootfs.reason : !hasTool('ssh-keygen') ? 'ssh-keygen not installed: apt-get install openssh-client' : undefined;
+  it.skipIf(noRoot !== undefined)(`applies flint/config.yaml from a medium labelled FLINT to a Debian root${noRoot === undefined ? '' : ` (SKIPPED: ${noRoot})`}`, async () => {
     const img = mediumImage('FLINT', { 'flint/config.yaml': USER_CONFIG });
     const root = await freshRoot();
     try {

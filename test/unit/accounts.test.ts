@@ -83,7 +83,7 @@ const ORACLE = oracleAvailable();
 const tmpDirs: string[] = [];
 afterAll(() => { for (const d of tmpDirs) rmSync(d, { recursive: true, force: true }); });
 
-type Tool = 'useradd' | 'usermod' | 'groupadd';
+type Tool = 'useradd' | 'usermod' | 'groupadd' | 'userdel' | 'groupdel';
 /**
  * Copy the fixture, let `setup` edit it, run the tools, return before/after.
  * useradd gets -l so the host's lastlog/faillog are never touched.
@@ -711,5 +711,66 @@ describe('helpers', () => {
     expect(expireToDays('')).toBe(-1);
     expect(expireToDays('010')).toBe(8);
     expect(expireToDays('Jan 2 2030')).toBeUndefined();
+  });
+});
+
+describe('applyAccounts: state: absent (userdel --remove, groupdel)', () => {
+  /** The fixture with bob (in sudo and users, with subordinate ids) and carol, made by flint. */
+  function withBob(): AccountFiles {
+    const made = applyAccounts(fixtureFiles(), req({ users: [{ name: 'bob', groups: ['sudo', 'users'] }, { name: 'carol' }] }));
+    expect(made.problems).toEqual([]);
+    return made.files;
+  }
+
+  it('removes the user, its memberships, its subordinate ids and its personal group', () => {
+    const before = withBob();
+    const r = applyAccounts(before, req({ users: [{ name: 'bob', state: 'absent' }] }));
+    expect(r.problems).toEqual([]);
+    for (const key of ['passwd', 'shadow', 'group', 'gshadow', 'subuid', 'subgid'] as const) expect(r.files[key], key).not.toMatch(/(^|[:,\n])bob(:|,|\n|$)/);
+    expect(line(r.files.group, 'sudo')).toBe('sudo:x:27:');
+    expect(line(r.files.passwd, 'carol')).toBe(line(before.passwd, 'carol'));
+    expect(r.deleted).toEqual([{ name: 'bob', uid: 1000, home: '/home/bob' }]);
+    expect(r.changes).toEqual(['delete user bob (uid 1000)', 'delete group bob (gid 1000) with its user']);
+    expectIdempotent(req({ users: [{ name: 'bob', state: 'absent' }] }), r);
+  });
+
+  it('a user or group that does not exist is nothing to do', () => {
+    const input = fixtureFiles();
+    const r = applyAccounts(input, req({ users: [{ name: 'nosuch', state: 'absent' }], groups: [{ name: 'nogroup-here', state: 'absent' }] }));
+    expect(r.problems).toEqual([]);
+    expect(r.changes).toEqual([]);
+    expect(r.files.passwd).toBe(input.passwd);
+  });
+
+  it('a personal group with other members stays, as userdel keeps it', () => {
+    const before = applyAccounts(withBob(), req({ users: [{ name: 'carol', groups: ['bob'] }] })).files;
+    const r = applyAccounts(before, req({ users: [{ name: 'bob', state: 'absent' }] }));
+    expect(line(r.files.group, 'bob')).toBe('bob:x:1000:carol');
+  });
+
+  it('groupdel: the group goes with its members; a primary group is refused', () => {
+    const before = withBob();
+    const r = applyAccounts(before, req({ groups: [{ name: 'users', state: 'absent' }, { name: 'carol', state: 'absent' }] }));
+    expect(line(r.files.group, 'users')).toBeUndefined();
+    expect(line(r.files.gshadow, 'users')).toBeUndefined();
+    expect(r.problems).toEqual([{ path: ['groups', 1, 'state'], message: 'group carol cannot be deleted: it is the primary group of user carol' }]);
+  });
+
+  it('a user and its group deleted together: the user first, so the group is free', () => {
+    const r = applyAccounts(withBob(), req({ users: [{ name: 'carol', state: 'absent' }], groups: [{ name: 'carol', state: 'absent' }] }));
+    expect(r.problems).toEqual([]);
+    expect(line(r.files.group, 'carol')).toBeUndefined();
+  });
+
+  it.skipIf(!ORACLE)('oracle: matches userdel and groupdel --prefix line for line', () => {
+    const { before, after } = runOracle((etc) => {
+      const dir = join(etc, '..');
+      for (const args of [['-l', '-G', 'sudo,users', 'bob'], ['-l', 'carol'], ['-l', '-G', 'bob', 'dave']]) {
+        execFileSync('/usr/sbin/useradd', ['--prefix', dir, ...args], { env: { ...process.env, SOURCE_DATE_EPOCH: String(DAY * 86400) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      }
+    }, [['userdel', 'bob'], ['userdel', 'carol'], ['groupdel', 'users']]);
+    const r = applyAccounts(before, req({ users: [{ name: 'bob', state: 'absent' }, { name: 'carol', state: 'absent' }], groups: [{ name: 'users', state: 'absent' }] }));
+    expect(r.problems).toEqual([]);
+    expectSameFiles(r.files, after);
   });
 });

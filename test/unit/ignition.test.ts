@@ -344,15 +344,23 @@ describe('passwd', () => {
     expect(r.deviations.join('\n')).toMatch(/~\/\.ssh\/authorized_keys .*authorized_keys\.d\/ignition/);
   });
 
-  it('deleting users and groups is an error; noCreateHome, noUserGroup and group passwords are warnings', () => {
+  it('deleting users and groups is state: absent; noCreateHome, noUserGroup and group passwords are warnings', () => {
     const r = convert('3.2.0', {
       passwd: {
         users: [{ name: 'gone', shouldExist: false }, { name: 'a', noCreateHome: true, noUserGroup: true }],
         groups: [{ name: 'old', shouldExist: false }, { name: 'g', passwordHash: HASH }],
       },
     });
-    expect(errors(r).map((d) => d.path)).toEqual(['passwd.users[0].shouldExist', 'passwd.groups[0].shouldExist']);
+    expect(errors(r)).toEqual([]);
+    expect(r.config).toMatchObject({ users: [{ name: 'gone', state: 'absent' }, { name: 'a' }], groups: [{ name: 'old', state: 'absent' }, { name: 'g' }] });
     expect(warnings(r).map((d) => d.path)).toEqual(['passwd.users[1].noCreateHome', 'passwd.users[1].noUserGroup', 'passwd.groups[1].passwordHash']);
+  });
+
+  it('a deleted user\'s other fields are ignored with a warning, as Ignition ignores them', () => {
+    const r = convert('3.2.0', { passwd: { users: [{ name: 'gone', shouldExist: false, uid: 1500, shell: '/bin/sh' }] } });
+    expect(errors(r)).toEqual([]);
+    expect(r.config).toEqual({ version: 1, users: [{ name: 'gone', state: 'absent' }] });
+    expect(warnings(r)[0]!.message).toMatch(/gone is deleted \(shouldExist: false\), so uid, shell are ignored/);
   });
 
   it('an RSA key under 2048 bits is reported through flint\'s own checks', () => {
@@ -507,10 +515,10 @@ describe('ignition.config merge and replace', () => {
   });
 
   it('a translation finding in a merged config points at ignition.config', () => {
-    const c = child({ passwd: { users: [{ name: 'gone', shouldExist: false }] } }, '3.2.0');
+    const c = child({ storage: { disks: [{ device: '/dev/vdb', partitions: [{ number: 3, shouldExist: false }] }] } }, '3.2.0');
     const text = `{\n  "ignition": {\n    "version": "3.2.0",\n    "config": {"merge": [{"source": "${data(c)}"}]}\n  }\n}\n`;
     const r = fromIgnition('c.ign', text);
-    expect(errors(r)[0]).toMatchObject({ line: 4, column: 5, path: 'passwd.users[0].shouldExist' });
+    expect(errors(r)[0]).toMatchObject({ line: 4, column: 5, path: 'storage.disks[0].partitions[0].shouldExist' });
     expect(errors(r)[0]!.message).toMatch(/merged from ignition\.config/);
   });
 

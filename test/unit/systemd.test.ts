@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { StepContext, StepOutput } from '../../src/engine/plan.js';
-import { systemdStep, systemdVersion, unitSearchPath } from '../../src/steps/systemd.js';
+import { PRESET_FILE, systemdStep, systemdVersion, unitSearchPath } from '../../src/steps/systemd.js';
 import {
   applyInstall,
   checkAlias,
@@ -345,7 +345,7 @@ describe('systemd step: enable', () => {
     expect(r.warnings.join()).toMatch(/a\.service: its \[Install\] section has no WantedBy=/);
   });
 
-  it('refuses to enable a unit that is missing, masked, or only an alias name in /etc', () => {
+  it('refuses to enable a unit that is masked, or only an alias name in /etc', () => {
     const dir = makeRoot({
       'etc/systemd/system/m.service': '-> /dev/null',
       'usr/lib/systemd/system/real.service': `${SVC}[Install]\nWantedBy=multi-user.target\n`,
@@ -356,10 +356,36 @@ describe('systemd step: enable', () => {
       { name: 'm.service', enabled: true },
       { name: 'nick.service', enabled: true },
     ]);
-    expect(r.problems).toHaveLength(3);
-    expect(r.problems[0]).toMatch(/units\.0\.enabled: none\.service does not exist/);
-    expect(r.problems[1]).toMatch(/units\.1\.enabled: .*m\.service is masked/);
-    expect(r.problems[2]).toMatch(/units\.2\.enabled: .*nick\.service is a link: systemctl refuses/);
+    expect(r.problems).toHaveLength(2);
+    expect(r.problems[0]).toMatch(/units\.1\.enabled: .*m\.service is masked/);
+    expect(r.problems[1]).toMatch(/units\.2\.enabled: .*nick\.service is a link: systemctl refuses/);
+  });
+
+  it('a unit that is not in the target yet is enabled by a preset line, with the nearest name as a warning', () => {
+    const dir = makeRoot({ 'usr/lib/systemd/system/nginx.service': `${SVC}[Install]\nWantedBy=multi-user.target\n`, 'etc/systemd/system-preset/20-flint.preset': 'enable old.service\n' });
+    const r = plan(dir, [{ name: 'nginxx.service', enabled: true }, { name: 'podman-web.service', enabled: true }, { name: 'nginx.service', enabled: true }]);
+    expect(r.problems).toEqual([]);
+    expect(r.links).toEqual({ 'multi-user.target.wants/nginx.service': `${U}/nginx.service` });
+    expect(r.files).toEqual(['/etc/systemd/system-preset/20-flint.preset']);
+    const out = systemdStep.plan(ctxFor(dir, [{ name: 'nginxx.service', enabled: true }, { name: 'podman-web.service', enabled: true }]));
+    const preset = out.actions.find((a) => a.path === PRESET_FILE);
+    expect(preset?.kind === 'file' ? preset.data.toString() : '').toBe('enable nginxx.service\nenable old.service\nenable podman-web.service\n');
+    expect(r.warnings.join('\n')).toMatch(/nginxx\.service does not exist in the target \(did you mean nginx\.service\?\); it is listed in \/etc\/systemd\/system-preset\/20-flint\.preset/);
+  });
+
+  it('a template or instance without its file stays an error that says why', () => {
+    const r = plan(makeRoot(), [{ name: 'getty@tty7.service', enabled: true }, { name: 'worker@.service', enabled: true }]);
+    expect(r.problems).toHaveLength(2);
+    expect(r.problems[0]).toMatch(/units\.0\.enabled: getty@tty7\.service cannot be enabled: getty@\.service does not exist in the target.*template's \[Install\]/);
+    expect(r.files).toEqual([]);
+  });
+
+  it('masking and unmasking a unit that is not in the target writes or removes the /dev/null link', () => {
+    const dir = makeRoot({ 'etc/systemd/system/gone.service': '-> /dev/null' });
+    const r = plan(dir, [{ name: 'later.service', masked: true }, { name: 'gone.service', masked: false }]);
+    expect(r.problems).toEqual([]);
+    expect(r.links).toEqual({ 'later.service': '/dev/null' });
+    expect(r.absent).toEqual(['gone.service']);
   });
 
   it('enables a linked unit file outside the search path by its own path', () => {
