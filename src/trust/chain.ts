@@ -98,9 +98,10 @@ export function verifyChain(chain: readonly X509Certificate[], anchors: readonly
       checkDates(anchor, now, 'trusted');
       return signerOf(leaf, anchor);
     }
+    if (issues(cur, cur)) throw new TrustError(`the chain ends at ${describe(cur)}, which is not a trusted certificate`);
     const next = pool.find((p) => p !== cur && issues(p, cur));
     if (next === undefined) {
-      const named = pool.find((p) => cur.checkIssued(p)) ?? anchors.find((a) => cur.checkIssued(a));
+      const named = pool.find((p) => p !== cur && cur.checkIssued(p)) ?? anchors.find((a) => cur.checkIssued(a));
       if (named !== undefined) throw new TrustError(`the certificate ${describe(cur)} names "${cur.issuer.replace(/\n/g, ', ')}" as issuer, but that certificate's key did not sign it`);
       throw new TrustError(`the chain stops short: the issuer of ${describe(cur)} ("${cur.issuer.replace(/\n/g, ', ')}") is neither in the signature nor a trusted certificate`);
     }

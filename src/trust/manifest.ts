@@ -182,11 +182,12 @@ export class UnsignedError extends TrustError {}
 
 async function checkContent(configFile: string, manifest: Manifest): Promise<string[]> {
   const data = readFileSync(configFile);
-  if (sha256(data) !== manifest.config.sha256) throw new TrustError(`the config ${basename(configFile)} was changed after it was signed (its SHA-256 differs)`);
   const dir = dirname(configFile);
   const listed = new Map(Object.entries(manifest.payloads));
+  // Before the config's own hash: a config edited to name a new payload is best told by that payload.
   const named = referencedPayloads(configFile, data.toString('utf8'));
-  for (const rel of named) if (!listed.has(rel)) throw new TrustError(`the payload ${rel} is named by the config but not covered by the signature`);
+  for (const rel of named) if (!listed.has(rel)) throw new TrustError(`the payload ${rel} is named by the config but not covered by the signature (added after signing?)`);
+  if (sha256(data) !== manifest.config.sha256) throw new TrustError(`the config ${basename(configFile)} was changed after it was signed (its SHA-256 differs)`);
   for (const [rel, hash] of listed) {
     let bytes: Buffer;
     try {
