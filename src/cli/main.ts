@@ -8,6 +8,7 @@ import { applyHelp, planHelp } from './apply-help.js';
 import { runHelp } from './run-help.js';
 import { driveHelp, imageHelp, initHelp } from './media-help.js';
 import { convertHelp } from './convert-help.js';
+import { signHelp, verifyHelp } from './trust-help.js';
 import { nearest } from '../config/checks/suggest.js';
 
 declare const FLINT_VERSION: string | undefined;
@@ -27,6 +28,8 @@ Commands:
   image apply|embed        apply a config to a raw disk image, or put it on the image's boot partition
   convert FILE             print the flint config for an Ignition, cloud-init or Combustion config,
                            or (--to ignition|cloud-init) a flint config as that engine's config
+  sign CONFIG --key --cert sign a config and every payload it names (writes CONFIG.sig)
+  verify CONFIG            show who signed a config, when, and whether the signer is trusted
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;
@@ -47,6 +50,8 @@ const commands: Record<string, Command> = {
   drive: { help: driveHelp, run: async (argv, io) => (await import('./drive.js')).runDrive(argv, io) },
   image: { help: imageHelp, run: async (argv, io) => (await import('./image.js')).runImage(argv, io) },
   convert: { help: convertHelp, run: async (argv, io) => (await import('./convert.js')).runConvert(argv, io) },
+  sign: { help: signHelp, run: async (argv, io) => (await import('./sign.js')).runSign(argv, io) },
+  verify: { help: verifyHelp, run: async (argv, io) => (await import('./sign.js')).runVerify(argv, io) },
 };
 
 export function main(argv: readonly string[], io: Output): number | Promise<number> {

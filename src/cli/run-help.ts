@@ -33,15 +33,18 @@ Options:
   --fw-cfg DIR    QEMU fw_cfg in sysfs (default /sys/firmware/qemu_fw_cfg)
   --sys DIR       sysfs, for block devices and the machine's MACs, serial, UUID (default /sys)
   --work DIR      where the config is copied to, in RAM (default /run/flint)
+  --trust-dir DIR trusted certificates for signed configs (default /etc/flint/trust)
   --json          print the apply result as JSON
   -h, --help      show this help
 
 Kernel command line: flint.config=, flint.config.sha512=, flint.timeout=,
-flint.require=1 (no config found is an error), flint.firstboot, flint.report=0 (write
+flint.require=1 (no config found is an error), flint.trust=required|optional|off
+(signed configs, docs/signing.md; default required when --trust-dir holds *.pem,
+else off), flint.firstboot, flint.report=0 (write
 nothing back to the medium), flint.on_failure=continue (a failure boots on,
 unconfigured), ignition.config.url=, combustion.url=. Scripts that need the network
 need rd.neednet=1.
 
 Exit status: 0 applied, nothing to do, not the first boot, no config found, or a
 failure with flint.on_failure=continue; 1 no config with flint.require=1, the config
-is invalid or applying failed (the root is as before), 2 usage error.`;
+is invalid, its signature was refused or applying failed (the root is as before), 2 usage error.`;

@@ -25,7 +25,7 @@ import type { ApplyProgress } from '../engine/apply.js';
 import { provision } from '../engine/provision.js';
 import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
 import type { Report } from '../engine/report.js';
-import { REPORT_PATH } from '../engine/report.js';
+import { REPORT_PATH, writeReport } from '../engine/report.js';
 import { exec } from '../exec.js';
 import { validateAny } from '../convert/any.js';
 import { bringUpInitrdNetwork } from '../steps/network-initrd.js';
@@ -35,6 +35,9 @@ import { chooseStrategy, SnapshotError } from '../transaction/snapshot.js';
 import type { Strategy } from '../transaction/snapshot.js';
 import { parseArgs, UsageError } from './args.js';
 import { runHelp } from './run-help.js';
+import { checkTrust } from './run-trust.js';
+import type { TrustOutcome } from './run-trust.js';
+import { TRUST_DIR } from '../trust/policy.js';
 import type { Output } from './output.js';
 
 interface Paths {
@@ -42,12 +45,14 @@ interface Paths {
   fwCfg: string;
   sys: string;
   work: string;
+  /** The trust anchors of this initramfs. */
+  trustDir: string;
 }
 
 type Source = Found;
 
 export async function runRun(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(argv, { booleans: ['json'], values: ['sysroot', 'cmdline', 'fw-cfg', 'sys', 'work'] });
+  const args = parseArgs(argv, { booleans: ['json'], values: ['sysroot', 'cmdline', 'fw-cfg', 'sys', 'work', 'trust-dir'] });
   if (args.flags.has('help')) {
     io.out(runHelp);
     return 0;
@@ -57,7 +62,7 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
     const v = args.flags.get(name);
     return typeof v === 'string' ? v : dflt;
   };
-  const paths: Paths = { sysroot: value('sysroot', '/sysroot'), fwCfg: value('fw-cfg', '/sys/firmware/qemu_fw_cfg'), sys: value('sys', '/sys'), work: value('work', '/run/flint') };
+  const paths: Paths = { sysroot: value('sysroot', '/sysroot'), fwCfg: value('fw-cfg', '/sys/firmware/qemu_fw_cfg'), sys: value('sys', '/sys'), work: value('work', '/run/flint'), trustDir: value('trust-dir', TRUST_DIR) };
   const cmdlineFile = value('cmdline', '/proc/cmdline');
   if (!existsSync(paths.sysroot)) throw new UsageError(`the target root ${paths.sysroot} does not exist`);
   let cmdline: string;
@@ -93,8 +98,10 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
     io.out('no flint config found; booting unconfigured');
     return 0;
   }
+  const trust = await checkTrust(found.configFile, boot, paths.trustDir, (line) => io.err(`flint: ${line}`));
+  if (!trust.ok) return refuse(found, boot, paths, trust, io);
   io.err(`flint: applying the config from ${found.source}`);
-  return applyFound(found, boot, paths, io, args.flags.has('json'));
+  return applyFound(found, boot, paths, io, args.flags.has('json'), trust);
 }
 
 /** The config by the spec's order: flint's own and the other tools' at each level (see discover/sources.ts). */
@@ -111,7 +118,19 @@ async function findConfig(boot: BootOptions, paths: Paths, io: Output): Promise<
   });
 }
 
-async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Output, json: boolean): Promise<number> {
+/** A config whose signature does not hold: nothing touched, the reason on the console and on the medium. */
+async function refuse(found: Source, boot: BootOptions, paths: Paths, trust: Extract<TrustOutcome, { ok: false }>, io: Output): Promise<number> {
+  const log = (line: string) => io.err(`flint: ${line}`);
+  io.out(`flint: REFUSED the config from ${found.source}: ${trust.reason}`);
+  if (found.medium !== undefined && boot.report) {
+    const result = { ok: false, stage: 'trust', policy: trust.policy, source: found.source, reason: trust.reason, finished: new Date().toISOString() };
+    const text = [`flint: REFUSED this config at ${result.finished} (flint.trust=${trust.policy})`, `reason: ${trust.reason}`, 'nothing was written to the machine', ''].join('\n');
+    await writeFilesBack(found.medium, [{ name: 'RESULT.txt', data: text }, { name: 'result.json', data: JSON.stringify(result, null, 2) + '\n' }], paths.work, log);
+  }
+  return failure(io, boot, found, 'trust', `the signature check refused the config: ${trust.reason}`, 'nothing was written');
+}
+
+async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Output, json: boolean, trust: Extract<TrustOutcome, { ok: true }>): Promise<number> {
   const log = (line: string) => io.err(line.startsWith('flint: ') || line.startsWith('  [') ? line : `flint: ${line}`);
   // Validated before anything is touched, the snapshot included: a broken config leaves
   // not even a deleted snapshot behind. provision() checks it again (cheap) before applying.
@@ -161,7 +180,10 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
   for (const d of result.diagnostics) io.err(formatDiagnostic(d, { color: io.color }) + '\n');
   for (const w of result.plan.warnings) io.err(`warning: ${w}`);
   if (result.recovered !== undefined) io.err(`flint: an interrupted apply was found in the target and rolled back (${result.recovered} paths restored)`);
+  if (result.report !== undefined) addSignature(strategy.root, result.report, trust, log);
   const summary = summarize(strategy.root, strategy.kind === 'snapshot' ? `${paths.sysroot} (${strategy.describe})` : paths.sysroot, result, result.config);
+  if (trust.signer !== undefined) summary.push(`  signed by "${trust.signer.name}" (SHA256 ${trust.signer.fingerprint})`);
+  else if (trust.policy === 'optional') summary.push('  not signed (flint.trust=optional)');
   try {
     markDone(strategy.root, result.report, found.source);
   } catch (e) {
@@ -292,6 +314,16 @@ export function dropWizardMarker(root: string, log: (line: string) => void): (()
   };
 }
 
+/** The signature check's outcome in the report, and the report written again with it into the target. */
+function addSignature(root: string, report: Report, trust: Extract<TrustOutcome, { ok: true }>, log: (line: string) => void): void {
+  report.signature = trust.signer !== undefined ? { policy: trust.policy, signed: true, signer: trust.signer.name, subject: trust.signer.subject, fingerprint_sha256: trust.signer.fingerprint, signed_at: trust.signer.signed_at, anchor: trust.signer.anchor } : { policy: trust.policy, signed: false };
+  try {
+    writeReport(new TargetRoot(root), report);
+  } catch (e) {
+    log(`could not add the signature to ${REPORT_PATH} (${(e as Error).message})`);
+  }
+}
+
 /** RESULT.txt (for people) and result.json, in the config's folder on the medium. */
 export function resultFiles(report: Report, summary: readonly string[]): Array<{ name: string; data: string }> {
   const text = [`flint ${report.flint}: configured this machine at ${report.finished}`, `config: ${report.config.file} (sha256 ${report.config.sha256})`, ...summary, ''].join('\n');
@@ -307,6 +339,11 @@ export function resultFiles(report: Report, summary: readonly string[]): Array<{
  * fatal: the machine is configured either way.
  */
 export async function writeBack(medium: { device: { node: string; type?: string }; folder: string }, report: Report, summary: readonly string[], work: string, log: (line: string) => void): Promise<boolean> {
+  return writeFilesBack(medium, resultFiles(report, summary), work, log);
+}
+
+/** FILES written into the config's folder on the medium, when it is writable (see writeBack). */
+export async function writeFilesBack(medium: { device: { node: string; type?: string }; folder: string }, files: Array<{ name: string; data: string }>, work: string, log: (line: string) => void): Promise<boolean> {
   const node = medium.device.node;
   const type = medium.device.type || (await exec('blkid', ['-o', 'value', '-s', 'TYPE', '-p', node])).stdout.trim();
   const folder = medium.folder.replace(/^\.?\/*|\/+$/g, '');
@@ -317,7 +354,6 @@ export async function writeBack(medium: { device: { node: string; type?: string 
   }
   const dir = join(work, 'result');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const files = resultFiles(report, summary);
   for (const f of files) writeFileSync(join(dir, f.name), f.data, { mode: 0o600 });
   let ok: boolean;
   if (type === 'vfat' || type === 'msdos') ok = await writeFat(node, folder, dir, files, log);

@@ -28,6 +28,8 @@ export interface BootOptions {
   report: boolean;
   /** `flint.on_failure=continue`: a failed apply exits 0 so the boot goes on, unconfigured. Default stop. */
   onFailure: 'stop' | 'continue';
+  /** `flint.trust=required|optional|off`: the signature policy (src/trust/policy.ts); absent: decided by the initramfs's trust anchors. */
+  trust?: 'required' | 'optional' | 'off';
   /** Malformed flint options, one message each; the option is ignored. */
   problems: string[];
 }
@@ -113,6 +115,10 @@ export function parseCmdline(text: string): BootOptions {
         if (on !== undefined) opts.report = on;
         break;
       }
+      case 'flint.trust':
+        if (value === 'required' || value === 'optional' || value === 'off') opts.trust = value;
+        else opts.problems.push(`flint.trust=${value ?? ''}: expected required, optional or off; ignored`);
+        break;
       case 'flint.on_failure':
         if (value === 'stop' || value === 'continue') opts.onFailure = value;
         else opts.problems.push(`flint.on_failure=${value ?? ''}: expected stop or continue; ignored`);

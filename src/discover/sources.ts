@@ -442,6 +442,22 @@ async function withExtracted<T>(o: DiscoverOptions, dev: Device, read: Userspace
   }
 }
 
+/**
+ * The detached signature of a config served by URL, at the same URL with `.sig` added
+ * to its path (docs/signing.md), saved beside the config for the trust check. Missing is
+ * not an error here: the trust policy decides what an unsigned config means.
+ */
+async function fetchSignature(o: DiscoverOptions, url: string, file: string): Promise<void> {
+  const u = new URL(url);
+  u.pathname += '.sig';
+  try {
+    await writeFile(file + '.sig', await downloadHttps(u.toString()), { mode: 0o600 });
+    o.log(`fetched its signature ${redactUrl(u.toString())}`);
+  } catch (e) {
+    o.log(`no signature at ${redactUrl(u.toString())} (${(e as Error).message})`);
+  }
+}
+
 /** A new, empty `config` folder under the work folder. */
 /**
  * A config named by URL on the kernel command line. Asked for explicitly, so a failure
@@ -463,7 +479,10 @@ async function fromUrl(o: DiscoverOptions, url: string, key: string, format: Con
   } else o.log(`${key}=${shown}: ${format === 'flint' ? 'no flint.config.sha512= given, so' : 'the command line carries no checksum for it, so'} the download is trusted on its TLS certificate alone`);
   const dest = await freshConfigDir(o);
   const file = format === 'flint' ? join(dest, /\.json(?:$|[?#])/i.test(new URL(url).pathname) ? 'config.json' : 'config.yaml') : await placeConfig(dest, format, data);
-  if (format === 'flint') await writeFile(file, data, { mode: 0o600 });
+  if (format === 'flint') {
+    await writeFile(file, data, { mode: 0o600 });
+    await fetchSignature(o, url, file);
+  }
   o.log(`using ${shown} (${data.length} bytes); saved to ${file}`);
   return { configFile: file, source: shown, format };
 }

@@ -18,7 +18,10 @@ import { FORMAT_NAMES, sniffFormat } from '../config/format.js';
 import type { ConfigFormat } from '../config/format.js';
 import { convertedYaml, isDir, validateAny } from '../convert/any.js';
 import { hashPassword } from '../crypt/sha-crypt.js';
-import { readMediumFile } from '../steps/sources.js';
+import { payloadPaths, readMediumFile } from '../steps/sources.js';
+
+// Kept here for the callers that know it from the media side; it lives beside readMediumFile.
+export { payloadPaths };
 
 export interface Payload {
   /** Path relative to the config's folder, as the config writes it after `file:`. */
@@ -164,28 +167,4 @@ export function hashPasswords(text: string, hash: (plain: string) => string = ha
   let out = text;
   for (const e of edits) out = out.slice(0, e.start) + e.with + out.slice(e.end);
   return { text: out, hashed: edits.length / 2 };
-}
-
-/**
- * The `file:` payloads a config names (files, container image archives, scripts; also
- * in `hosts:` entries), relative to its folder, each once, in the config's order.
- */
-export function payloadPaths(config: Record<string, unknown>): string[] {
-  const out = new Set<string>();
-  const fromSection = (c: Record<string, unknown>): void => {
-    for (const f of asList(c.files)) addSource(out, f.source);
-    for (const s of asList(c.scripts)) addSource(out, s.source);
-    for (const k of asList(c.containers)) if (typeof k.image_archive === 'string') out.add(k.image_archive);
-  };
-  fromSection(config);
-  for (const h of asList(config.hosts)) fromSection(h);
-  return [...out];
-}
-
-function addSource(out: Set<string>, source: unknown): void {
-  if (typeof source === 'string' && source.startsWith('file:')) out.add(source.slice('file:'.length));
-}
-
-function asList(v: unknown): Array<Record<string, unknown>> {
-  return Array.isArray(v) ? v.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : [];
 }

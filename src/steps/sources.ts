@@ -299,3 +299,27 @@ async function runLimited(jobs: ReadonlyArray<() => Promise<void>>, limit: numbe
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * The `file:` payloads a config names (files, container image archives, scripts; also
+ * in `hosts:` entries), relative to its folder, each once, in the config's order.
+ */
+export function payloadPaths(config: Record<string, unknown>): string[] {
+  const out = new Set<string>();
+  const fromSection = (c: Record<string, unknown>): void => {
+    for (const f of asList(c.files)) addSource(out, f.source);
+    for (const s of asList(c.scripts)) addSource(out, s.source);
+    for (const k of asList(c.containers)) if (typeof k.image_archive === 'string') out.add(k.image_archive);
+  };
+  fromSection(config);
+  for (const h of asList(config.hosts)) fromSection(h);
+  return [...out];
+}
+
+function addSource(out: Set<string>, source: unknown): void {
+  if (typeof source === 'string' && source.startsWith('file:')) out.add(source.slice('file:'.length));
+}
+
+function asList(v: unknown): Array<Record<string, unknown>> {
+  return Array.isArray(v) ? v.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null) : [];
+}

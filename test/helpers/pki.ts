@@ -49,3 +49,45 @@ export function makePki(): Pki {
   ], ca.forgeKey);
   return { caPem: forge.pki.certificateToPem(caCert), keyPem: server.pem, certPem: forge.pki.certificateToPem(cert) };
 }
+
+/** A key and its certificate, in PEM, for signing tests. */
+export interface Issued {
+  keyPem: string;
+  certPem: string;
+  forgeKey: forge.pki.rsa.PrivateKey;
+  cert: forge.pki.Certificate;
+}
+
+export interface IssueOptions {
+  subject: string;
+  /** The issuing CA; absent: self-signed. */
+  issuer?: Issued;
+  ca?: boolean;
+  /** keyUsage bits (default: CAs keyCertSign+cRLSign, others digitalSignature). */
+  keyUsage?: Record<string, boolean>;
+  /** extendedKeyUsage names (forge's, e.g. codeSigning, serverAuth); absent: none. */
+  extKeyUsage?: string[];
+  notBefore?: Date;
+  notAfter?: Date;
+  serial?: string;
+}
+
+let serialCounter = 0x10;
+
+/** An RSA key and a certificate as OPTS say, for the trust tests (expired, wrong usage, chains). */
+export function issue(opts: IssueOptions): Issued {
+  const key = rsaKey();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.setRsaPublicKey(key.forgeKey.n, key.forgeKey.e);
+  cert.serialNumber = opts.serial ?? (serialCounter++).toString(16).padStart(2, '0');
+  cert.validity.notBefore = opts.notBefore ?? new Date(Date.now() - 86_400_000);
+  cert.validity.notAfter = opts.notAfter ?? new Date(Date.now() + 365 * 86_400_000);
+  cert.setSubject([{ name: 'commonName', value: opts.subject }]);
+  cert.setIssuer([{ name: 'commonName', value: opts.issuer?.cert.subject.getField('CN').value ?? opts.subject }]);
+  const ext: object[] = [{ name: 'basicConstraints', cA: opts.ca === true, critical: true }];
+  ext.push({ name: 'keyUsage', critical: true, ...(opts.keyUsage ?? (opts.ca === true ? { keyCertSign: true, cRLSign: true } : { digitalSignature: true })) });
+  if (opts.extKeyUsage !== undefined) ext.push({ name: 'extKeyUsage', ...Object.fromEntries(opts.extKeyUsage.map((n) => [n, true])) });
+  cert.setExtensions(ext);
+  cert.sign(opts.issuer?.forgeKey ?? key.forgeKey, forge.md.sha256.create());
+  return { keyPem: key.pem, certPem: forge.pki.certificateToPem(cert), forgeKey: key.forgeKey, cert };
+}

@@ -76,6 +76,13 @@ install() {
     inst_libdir_file "gconv/gconv-modules" "gconv/gconv-modules.cache" "gconv/gconv-modules.d/*.conf" \
         "gconv/IBM850.so" "gconv/IBM437.so" "gconv/ISO8859-1.so" "gconv/ISO8859-15.so" "gconv/UTF-16.so" "gconv/UTF-32.so"
 
+    # Trust anchors for signed configs (docs/signing.md): with them the default policy is
+    # flint.trust=required. Taken from the image's /etc/flint/trust/ when it has any.
+    local anchor
+    for anchor in "${dracutsysrootdir-}"/etc/flint/trust/*.pem; do
+        [[ -f $anchor ]] && inst_simple "${anchor#"${dracutsysrootdir-}"}"
+    done
+
     inst_simple "${moddir}/flint.service" "${systemdsystemunitdir}/flint.service"
     # systemd#28718: without this, initrd-parse-etc can carry on to the switch root while
     # the emergency target that flint's failure started is coming up.
