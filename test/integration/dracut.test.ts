@@ -116,3 +116,61 @@ describe.skipIf(skipReason !== undefined)('dracut module 95flint', () => {
     expect(r.stdout.trim()).toBe('rc=255');
   });
 });
+
+const SELF_CONTAINED = 'dist/flint-linux-x64';
+const scSkip = skipReason ?? (process.arch !== 'x64' ? 'needs an x86_64 machine' : !(await exists(SELF_CONTAINED)) ? `${SELF_CONTAINED} missing: run npm run build:sea` : undefined);
+
+describe.skipIf(scSkip !== undefined)(`dracut module 95flint with the self-contained flint, in an image without node${scSkip === undefined ? '' : ` (SKIPPED: ${scSkip})`}`, () => {
+  let work = '';
+  let unpacked = '';
+  let listing = '';
+
+  beforeAll(async () => {
+    const base = await guestRoot();
+    await fs.mkdir(copiesBase(), { recursive: true });
+    work = await fs.mkdtemp(path.join(copiesBase(), `dracut-sc-${process.pid}-`));
+    const root = path.join(work, 'root');
+    await sh('cp', ['-a', '--reflink=auto', base, root], 10 * 60_000);
+    await installFlint(root);
+    await fs.rm(path.join(root, 'usr/lib/flint/flint.mjs'));
+    await fs.rm(path.join(root, 'usr/lib/flint/flint.mjs.cache'), { force: true });
+    await fs.copyFile(SELF_CONTAINED, path.join(root, 'usr/lib/flint/flint'));
+    await fs.chmod(path.join(root, 'usr/lib/flint/flint'), 0o755);
+    // The image has no node: the module must not need one.
+    for (const node of ['usr/bin/node', 'usr/bin/nodejs']) await fs.rm(path.join(root, node), { force: true });
+    const kver = await kernelVersion(root);
+    await dracutInRoot(root, kver);
+    const ls = await inChroot(root, ['lsinitrd', `/boot/initrd.img-${kver}`], { timeoutMs: 5 * 60_000, mounts: ['proc', 'dev'] });
+    expect(ls.code, ls.stderr).toBe(0);
+    listing = ls.stdout;
+    const un = await inChroot(root, ['sh', '-c', 'mkdir /tmp/unpacked && cd /tmp/unpacked && lsinitrd --unpack "$1"', 'sh', `/boot/initrd.img-${kver}`], {
+      timeoutMs: 5 * 60_000,
+      mounts: ['proc', 'dev'],
+    });
+    expect(un.code, un.stderr).toBe(0);
+    unpacked = path.join(root, 'tmp/unpacked');
+  }, 30 * 60_000);
+
+  afterAll(async () => {
+    if (work !== '') await removeTree(work);
+  }, 120_000);
+
+  it('holds the executable and its drop-in, and neither node nor the bundle', () => {
+    expect(listing).toMatch(/ usr\/lib\/flint\/flint$/m);
+    expect(listing).toMatch(/ usr\/lib\/systemd\/system\/flint\.service\.d\/50-self-contained\.conf$/m);
+    expect(listing).not.toMatch(/ usr\/bin\/node$/m);
+    expect(listing).not.toMatch(/flint\.mjs/);
+  });
+
+  it('the executable runs inside the unpacked initramfs, with only the libraries dracut put there', async () => {
+    const r = await sh('chroot', [unpacked, '/usr/lib/flint/flint', 'run', '--help'], 120_000);
+    expect(r).toMatch(/^Usage: flint run/m);
+  });
+
+  it('systemd in the initramfs starts the executable (the drop-in over the unit)', async () => {
+    const dropIn = await fs.readFile(path.join(unpacked, 'usr/lib/systemd/system/flint.service.d/50-self-contained.conf'), 'utf8');
+    expect(dropIn).toBe(await fs.readFile('initrd/dracut/95flint/flint-self-contained.conf', 'utf8'));
+    const r = await inChroot(path.join(unpacked, '..', '..'), ['systemd-analyze', 'verify', '--root=/tmp/unpacked', 'flint.service'], { timeoutMs: 120_000 });
+    expect(r.stderr).not.toMatch(/flint\.service:\d+:|50-self-contained\.conf:\d+:/);
+  });
+});

@@ -2,17 +2,20 @@
 # dracut module "flint": runs `flint run` in the initramfs, after /sysroot is mounted and
 # before the switch to it, so that a machine's first boot applies its config.
 #
-# flint itself is one file, /usr/lib/flint/flint.mjs (the bundle, dist/flint.mjs, of the
-# flint release), plus its optional V8 code cache flint.mjs.cache; it runs on the target's
-# own node. Not included by default (node and its libraries add tens of MB): add it with
-# `dracut --add flint` or add_dracutmodules+=" flint " in /etc/dracut.conf.d/.
+# flint is either /usr/lib/flint/flint, the self-contained executable (dist/flint-linux-x64
+# or -arm64: node and the program in one file, needing only glibc and libstdc++), which
+# wins when it is there; or /usr/lib/flint/flint.mjs (the bundle, dist/flint.mjs) with its
+# optional V8 code cache flint.mjs.cache, run by the target's own node. Not included by
+# default (either adds tens of MB): add it with `dracut --add flint` or
+# add_dracutmodules+=" flint " in /etc/dracut.conf.d/.
 
 flint_dir=/usr/lib/flint
 
 # Return 255: only on request (--add flint, add_dracutmodules), never by default.
 check() {
+    [[ -x "${dracutsysrootdir-}${flint_dir}/flint" ]] && return 255
     [[ -f "${dracutsysrootdir-}${flint_dir}/flint.mjs" ]] || {
-        derror "flint: ${flint_dir}/flint.mjs is missing (install flint's bundle there)"
+        derror "flint: neither ${flint_dir}/flint (self-contained) nor ${flint_dir}/flint.mjs (the bundle) is installed"
         return 1
     }
     require_binaries node || return 1
@@ -52,7 +55,7 @@ flint_node_shared_builtins() {
     done | sort -u
 }
 
-install() {
+flint_install_node_and_bundle() {
     # The unit starts /usr/bin/node, wherever the target keeps its node.
     local node_bin f
     node_bin=$(find_binary node)
@@ -62,6 +65,16 @@ install() {
     done
     inst_simple "${flint_dir}/flint.mjs"
     [[ -f "${dracutsysrootdir-}${flint_dir}/flint.mjs.cache" ]] && inst_simple "${flint_dir}/flint.mjs.cache"
+}
+
+install() {
+    if [[ -x "${dracutsysrootdir-}${flint_dir}/flint" ]]; then
+        # inst_binary brings the C library and libstdc++ it links, from the image itself.
+        inst_binary "${flint_dir}/flint"
+        inst_simple "${moddir}/flint-self-contained.conf" "${systemdsystemunitdir}/flint.service.d/50-self-contained.conf"
+    else
+        flint_install_node_and_bundle
+    fi
 
     # Every program flint starts. Discovery: blkid, mount, umount, mcopy (FAT), xorriso
     # (iso9660). Snapshots, storage, Combustion scripts, write-back: the rest.
