@@ -7,7 +7,7 @@ of every payload it names (file: sources, container image archives, script files
 a Combustion script every file in its folder), the signer's certificate chain and a
 signature over the manifest (SHA-256 with RSA or ECDSA). Changing, adding or removing
 any of them afterwards breaks the signature. Sign after every edit, and copy CONFIG.sig
-with the config ("flint drive create --sign ..." does both). Format: docs/signing.md.
+with the config onto the stick. Format: docs/signing.md.
 
 Options:
   --key KEY.pem        the signing key, PEM: RSA (2048 bits or more) or ECDSA P-256/P-384;
