@@ -43,10 +43,10 @@ import {
   Table,
   formatGroup, formatGshadow, formatPasswd, formatShadow, formatSubid,
   parseGroupLine, parseGshadowLine, parsePasswdLine, parseShadowLine, parseSubidLine,
-  type GroupEntry, type GshadowEntry, type PasswdEntry, type ShadowEntry, type SubidEntry,
+  type GroupEntry, type PasswdEntry, type SubidEntry,
 } from './accounts-files.js';
 import { expireToDays, parseFullLoginDefs, parseUseraddDefaults, type FullLoginDefs, type UseraddDefaults } from './accounts-defs.js';
-import { deleteGroup, deleteUser, type DeletedUser } from './accounts-delete.js';
+import { deleteGroup, deleteUser, type DeleteDb, type DeletedUser } from './accounts-delete.js';
 import { findFreeSubRange, findNewId, subRangeCmp } from './accounts-ids.js';
 
 export { parseLoginDefs, type LoginDefs } from './accounts-defs.js';
@@ -83,14 +83,8 @@ export interface AccountResult {
   problems: AccountProblem[];
 }
 
-interface Db {
-  passwd: Table<PasswdEntry>;
-  shadow: Table<ShadowEntry>;
-  group: Table<GroupEntry>;
-  gshadow: Table<GshadowEntry> | undefined;
-  subuid: Table<SubidEntry>;
-  subgid: Table<SubidEntry>;
-}
+/** The account tables, as the deletions edit them too. */
+type Db = DeleteDb;
 
 interface Ctx {
   db: Db;
