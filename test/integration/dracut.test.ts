@@ -20,6 +20,20 @@ const bundleMissing = !(await exists('dist/flint.mjs'));
 const skipReason = !support.ok ? support.reason : bundleMissing ? 'dist/flint.mjs missing: run node scripts/bundle.mjs' : undefined;
 if (skipReason !== undefined) console.warn(`dracut tests skipped: ${skipReason}`);
 
+/** dracut in ROOT, then the lsinitrd listing and the initramfs unpacked in ROOT/tmp/unpacked. */
+async function buildInitrd(root: string): Promise<{ initrd: string; listing: string; unpacked: string }> {
+  const kver = await kernelVersion(root);
+  const initrd = await dracutInRoot(root, kver);
+  const ls = await inChroot(root, ['lsinitrd', `/boot/initrd.img-${kver}`], { timeoutMs: 5 * 60_000, mounts: ['proc', 'dev'] });
+  expect(ls.code, ls.stderr).toBe(0);
+  const un = await inChroot(root, ['sh', '-c', 'mkdir /tmp/unpacked && cd /tmp/unpacked && lsinitrd --unpack "$1"', 'sh', `/boot/initrd.img-${kver}`], {
+    timeoutMs: 5 * 60_000,
+    mounts: ['proc', 'dev'],
+  });
+  expect(un.code, un.stderr).toBe(0);
+  return { initrd, listing: ls.stdout, unpacked: path.join(root, 'tmp/unpacked') };
+}
+
 describe.skipIf(skipReason !== undefined)('dracut module 95flint', () => {
   let work = '';
   let root = '';
@@ -34,17 +48,7 @@ describe.skipIf(skipReason !== undefined)('dracut module 95flint', () => {
     root = path.join(work, 'root');
     await sh('cp', ['-a', '--reflink=auto', base, root], 10 * 60_000);
     await installFlint(root);
-    const kver = await kernelVersion(root);
-    initrd = await dracutInRoot(root, kver);
-    const ls = await inChroot(root, ['lsinitrd', `/boot/initrd.img-${kver}`], { timeoutMs: 5 * 60_000, mounts: ['proc', 'dev'] });
-    expect(ls.code, ls.stderr).toBe(0);
-    listing = ls.stdout;
-    const un = await inChroot(root, ['sh', '-c', 'mkdir /tmp/unpacked && cd /tmp/unpacked && lsinitrd --unpack "$1"', 'sh', `/boot/initrd.img-${kver}`], {
-      timeoutMs: 5 * 60_000,
-      mounts: ['proc', 'dev'],
-    });
-    expect(un.code, un.stderr).toBe(0);
-    unpacked = path.join(root, 'tmp/unpacked');
+    ({ initrd, listing, unpacked } = await buildInitrd(root));
   }, 30 * 60_000);
 
   afterAll(async () => {
@@ -138,17 +142,7 @@ describe.skipIf(scSkip !== undefined)(`dracut module 95flint with the self-conta
     await fs.chmod(path.join(root, 'usr/lib/flint/flint'), 0o755);
     // The image has no node: the module must not need one.
     for (const node of ['usr/bin/node', 'usr/bin/nodejs']) await fs.rm(path.join(root, node), { force: true });
-    const kver = await kernelVersion(root);
-    await dracutInRoot(root, kver);
-    const ls = await inChroot(root, ['lsinitrd', `/boot/initrd.img-${kver}`], { timeoutMs: 5 * 60_000, mounts: ['proc', 'dev'] });
-    expect(ls.code, ls.stderr).toBe(0);
-    listing = ls.stdout;
-    const un = await inChroot(root, ['sh', '-c', 'mkdir /tmp/unpacked && cd /tmp/unpacked && lsinitrd --unpack "$1"', 'sh', `/boot/initrd.img-${kver}`], {
-      timeoutMs: 5 * 60_000,
-      mounts: ['proc', 'dev'],
-    });
-    expect(un.code, un.stderr).toBe(0);
-    unpacked = path.join(root, 'tmp/unpacked');
+    ({ listing, unpacked } = await buildInitrd(root));
   }, 30 * 60_000);
 
   afterAll(async () => {
