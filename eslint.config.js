@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/config/generated/**', 'bench/results/**', 'bench/generated/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/config/generated/**', 'src/media/generated/**', 'bench/results/**', 'bench/generated/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,5 +1,5 @@
 /** `flint drive create` and `flint drive write`: config media. */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,16 +18,48 @@ import type { Output } from './output.js';
 import { askYesNo } from '../media/prompt.js';
 import { buildFilesMedium } from '../media/medium.js';
 import type { MediumFile } from '../media/medium.js';
+import { combustionFiles } from '../media/combustion-stick.js';
+import { ImageError } from '../media/disk-image.js';
+import { findExecutable } from '../media/executable.js';
+import type { Arch } from '../media/executable.js';
 import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
 import type { EngineChoice } from './render-cli.js';
 
+/** A stick is for flint, an engine flint renders for, or Combustion (which runs flint from the stick). */
+type DriveEngine = EngineChoice | 'combustion';
+
 /** The label each engine looks for on a stick. */
-const LABELS: Readonly<Record<EngineChoice, string>> = { flint: 'FLINT', ignition: 'IGNITION', 'cloud-init': 'CIDATA' };
+const LABELS: Readonly<Record<DriveEngine, string>> = { flint: 'FLINT', ignition: 'IGNITION', 'cloud-init': 'CIDATA', combustion: 'COMBUSTION' };
 
 /** What goes on the medium: flint's prepared config, or another engine's rendering. */
-type Content = { kind: 'flint'; prepared: PreparedConfig } | { kind: 'rendered'; engine: EngineChoice; files: MediumFile[] };
+type Content = { kind: 'flint'; prepared: PreparedConfig } | { kind: 'rendered'; engine: DriveEngine; files: MediumFile[] };
 
-async function contentFor(configFile: string, engine: EngineChoice, args: ParsedArgs, io: Output): Promise<Content | undefined> {
+declare const FLINT_VERSION: string | undefined;
+
+const ARCH_CHOICES: Readonly<Record<string, readonly Arch[]>> = { both: ['x86_64', 'aarch64'], x86_64: ['x86_64'], amd64: ['x86_64'], aarch64: ['aarch64'], arm64: ['aarch64'] };
+
+/** A Combustion stick: the config prepared as for flint, with the script and the self-contained flint for each --arch (default both). */
+async function combustionContent(configFile: string, args: ParsedArgs, io: Output): Promise<Content | undefined> {
+  for (const f of ['strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for --for ignition or --for cloud-init: a Combustion stick carries flint itself, which loses nothing`);
+  const archFlag = str(args, 'arch') ?? 'both';
+  const arches = ARCH_CHOICES[archFlag];
+  if (arches === undefined) throw new UsageError(`--arch ${archFlag}: give x86_64, aarch64 or both`);
+  let executables: Array<{ arch: Arch; data: Buffer }>;
+  try {
+    executables = arches.map((arch) => ({ arch, data: readFileSync(findExecutable(arch, undefined, import.meta.url, process.execPath)) }));
+  } catch (e) {
+    if (!(e instanceof ImageError)) throw e;
+    io.err(`flint: a Combustion stick carries the self-contained flint, and ${e.message}${e.hint !== undefined ? `\n  hint: ${e.hint}` : ''}`);
+    return undefined;
+  }
+  const prepared = await loadPrepared(configFile, io);
+  if (prepared === undefined) return undefined;
+  return { kind: 'rendered', engine: 'combustion', files: combustionFiles(prepared, executables, typeof FLINT_VERSION === 'string' ? FLINT_VERSION : 'dev') };
+}
+
+async function contentFor(configFile: string, engine: DriveEngine, args: ParsedArgs, io: Output): Promise<Content | undefined> {
+  if (engine !== 'combustion' && args.flags.has('arch')) throw new UsageError('--arch is for --for combustion');
+  if (engine === 'combustion') return combustionContent(configFile, args, io);
   if (engine === 'flint') {
     for (const f of ['strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for --for ignition or --for cloud-init`);
     const prepared = await loadPrepared(configFile, io);
@@ -43,13 +75,13 @@ function build(content: Content, out: string, opts: { label: string; iso?: boole
 }
 
 function describe(content: Content): string {
-  return content.kind === 'flint' ? `flint/${content.prepared.name}${payloadNote(content.prepared)}` : content.files.map((f) => f.rel).join(', ');
+  return content.kind === 'flint' ? `flint/${content.prepared.name}${payloadNote(content.prepared)}` : content.files.map((f) => (f.data.length > 1e6 ? `${f.rel} (${formatBytes(f.data.length)})` : f.rel)).join(', ');
 }
 
 const SHORT = { '-o': '--output', '-y': '--yes' };
 
 export async function runDrive(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force', ...RENDER_BOOLEANS], values: ['output', 'label', 'size', 'for', ...RENDER_VALUES] });
+  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force', ...RENDER_BOOLEANS], values: ['output', 'label', 'size', 'for', 'arch', ...RENDER_VALUES] });
   const [sub, ...rest] = args.positionals;
   if (args.flags.has('help') || sub === undefined) {
     io.out(driveHelp);
@@ -81,7 +113,7 @@ async function create(rest: string[], args: ParsedArgs, io: Output): Promise<num
   const iso = args.flags.has('iso');
   const size = sizeOf(args);
   if (iso && size !== undefined) throw new UsageError('--size is for FAT images; an ISO is always as large as its content');
-  const engine = engineOf(args, 'for') ?? 'flint';
+  const engine = engineOf(args, 'for', ['combustion']) ?? 'flint';
   const content = await contentFor(rest[0]!, engine, args, io);
   if (content === undefined) return 1;
   const label = str(args, 'label') ?? LABELS[engine];
@@ -118,7 +150,7 @@ async function write(rest: string[], args: ParsedArgs, io: Output): Promise<numb
     io.err(`flint: not writing to ${node}; --force writes anyway, if you are sure it is the right disk`);
     return 1;
   }
-  const engine = engineOf(args, 'for') ?? 'flint';
+  const engine = engineOf(args, 'for', ['combustion']) ?? 'flint';
   const content = await contentFor(configFile, engine, args, io);
   if (content === undefined) return 1;
   const label = str(args, 'label') ?? LABELS[engine];

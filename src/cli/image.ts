@@ -11,6 +11,7 @@ import { REPORT_PATH } from '../engine/report.js';
 import { AttachedImage, checkRawImage, ImageError } from '../media/disk-image.js';
 import { embedConfig, embedFiles, EMBED_NAME, withNoCloudDs } from '../media/embed.js';
 import { inspectImage } from '../media/inspect.js';
+import { runEnable } from './image-enable.js';
 import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
 import { parseArgs, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
@@ -20,13 +21,15 @@ import { imageHelp } from './media-help.js';
 import type { Output } from './output.js';
 
 export async function runImage(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(argv, { booleans: ['scripts', 'json', ...RENDER_BOOLEANS], values: ['mac', 'serial', 'machine-uuid', 'for', ...RENDER_VALUES] });
+  const args = parseArgs(argv, { booleans: ['scripts', 'json', ...RENDER_BOOLEANS], values: ['mac', 'serial', 'machine-uuid', 'for', 'arch', 'flint', 'trust', ...RENDER_VALUES] });
   const [sub, ...rest] = args.positionals;
   if (args.flags.has('help') || sub === undefined) {
     io.out(imageHelp);
     return sub === undefined && !args.flags.has('help') ? 2 : 0;
   }
-  if (sub !== 'apply' && sub !== 'embed') throw new UsageError(`unknown "flint image ${sub}": use "flint image apply" or "flint image embed"`);
+  if (sub === 'enable') return runEnable(rest, args, io);
+  for (const f of ['arch', 'flint', 'trust']) if (args.flags.has(f)) throw new UsageError(`--${f} is for flint image enable`);
+  if (sub !== 'apply' && sub !== 'embed') throw new UsageError(`unknown "flint image ${sub}": use "flint image apply", "flint image embed" or "flint image enable"`);
   if (rest.length !== 2) throw new UsageError(`flint image ${sub} needs DISK.img and CONFIG`);
   if (sub === 'apply') for (const f of ['for', 'strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for flint image embed`);
   const [img, configFile] = rest as [string, string];

@@ -42,6 +42,7 @@ setting would be lost, or the disk was refused or could not be written, 2 usage 
 
 export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [--mac MAC] [--json]
        flint image embed DISK.img CONFIG [--for flint|cloud-init] [--strict] [--host H]
+       flint image enable DISK.img [--arch x86_64|aarch64] [--flint FILE] [--trust CA.pem]
 
   apply   provision a raw disk image offline: attach it (losetup -P), find its root
           filesystem (GPT partition label root/rootfs/system or the root partition
@@ -64,16 +65,30 @@ export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [
           Combustion's dracut module, or /etc/cloud/cloud.cfg, choose the engine,
           and the choice is printed; a root flint cannot read (btrfs, xfs) gets
           flint.yaml. Ignition and Combustion images are refused: make a stick.
+  enable  make a stock image run flint itself at its first boot: add the
+          self-contained flint (dist/flint-linux-x64 or -arm64, about 88 MB) and
+          what starts it. Where the image has dracut and systemd, flint's dracut
+          module goes in and the image's own dracut rebuilds each initramfs in a
+          chroot (qemu-user for a foreign architecture); flint then runs before
+          the root is used. Otherwise (initramfs-tools, as on Debian and Raspberry
+          Pi OS, or no initramfs) flint-firstboot.service runs it in the booted
+          root, once (ConditionFirstBoot=), before the network and sshd. Images
+          without systemd are refused. The way and the reason are printed; a
+          second run changes nothing; nothing else in the image changes. Needs
+          root.
 
 Options:
   --scripts            also run the config's post scripts, chrooted in the image (apply)
   --mac MAC            for hosts: matching, the machine's MAC address(es), comma-separated (apply)
   --serial SERIAL      for hosts: matching, the machine's serial number (apply)
   --machine-uuid UUID  for hosts: matching, the machine's DMI product UUID (apply)
-  --json               print the apply result as JSON (apply)
+  --json               print the result as JSON (apply, enable)
   --for ENGINE         flint (default) or cloud-init (embed)
   --strict             write nothing when a setting would be lost (embed --for cloud-init)
   --host H             render one hosts: entry: index, MAC, serial or machine UUID (embed)
+  --arch ARCH          x86_64 or aarch64: refuse an image of another one (enable; default: the image's)
+  --flint FILE         the self-contained flint to add (enable; default: beside this flint)
+  --trust A.pem,B.pem  trusted certificates for signed configs, into /etc/flint/trust (enable)
   -h, --help           show this help
 
 Exit status: 0 done, 1 the config is invalid or does not fit the image, applying

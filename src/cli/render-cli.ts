@@ -19,15 +19,15 @@ export const RENDER_VALUES = ['host', 'ignition-version'] as const;
 export type EngineChoice = RenderTarget | 'flint';
 
 /** The engine named by FLAG (for, to), or undefined when it is not given. */
-export function engineOf(args: ParsedArgs, flag: string, extra: readonly string[] = []): EngineChoice | undefined {
+export function engineOf<E extends string = never>(args: ParsedArgs, flag: string, extra: readonly E[] = []): EngineChoice | E | undefined {
   const v = args.flags.get(flag);
   if (v === undefined) return undefined;
   const allowed = ['flint', ...RENDER_TARGETS];
-  if (typeof v !== 'string' || !(allowed.includes(v) || extra.includes(v))) {
-    const combustion = v === 'combustion' ? ' (a Combustion stick needs the self-contained flint program, which is not built yet: use --for flint on a MicroOS image with flint enabled, or --for ignition, which MicroOS also reads)' : '';
+  if (typeof v !== 'string' || !(allowed.includes(v) || (extra as readonly string[]).includes(v))) {
+    const combustion = v === 'combustion' ? ' (Combustion reads its script from a stick: flint drive create CONFIG --for combustion -o stick.img)' : '';
     throw new UsageError(`--${flag} ${String(v)}: expected ${[...allowed, ...extra].join(', ')}${combustion}`);
   }
-  return v as EngineChoice;
+  return v as EngineChoice | E;
 }
 
 /** --ignition-version, checked. */

@@ -34,6 +34,10 @@ Options:
   --sys DIR       sysfs, for block devices and the machine's MACs, serial, UUID (default /sys)
   --work DIR      where the config is copied to, in RAM (default /run/flint)
   --trust-dir DIR trusted certificates for signed configs (default /etc/flint/trust)
+  --booted        run in the booted system, as flint-firstboot.service does on an
+                  image flint image enable gave a first-boot unit: the root is /,
+                  systemd's ConditionFirstBoot= has decided it is the first boot,
+                  and changes go in place under the journal (no snapshot)
   --json          print the apply result as JSON
   -h, --help      show this help
 

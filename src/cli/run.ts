@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseCmdline } from '../discover/cmdline.js';
 import type { BootOptions } from '../discover/cmdline.js';
-import { detectFirstBoot, DONE_MARKER } from '../discover/firstboot.js';
+import { bootedFirstBoot, detectFirstBoot, DONE_MARKER } from '../discover/firstboot.js';
 import { machineFacts } from '../discover/facts.js';
 import { defaultTimeoutMs, discover, DiscoveryError } from '../discover/sources.js';
 import type { Found } from '../discover/sources.js';
@@ -52,7 +52,7 @@ interface Paths {
 type Source = Found;
 
 export async function runRun(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(argv, { booleans: ['json'], values: ['sysroot', 'cmdline', 'fw-cfg', 'sys', 'work', 'trust-dir'] });
+  const args = parseArgs(argv, { booleans: ['json', 'booted'], values: ['sysroot', 'cmdline', 'fw-cfg', 'sys', 'work', 'trust-dir'] });
   if (args.flags.has('help')) {
     io.out(runHelp);
     return 0;
@@ -62,7 +62,10 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
     const v = args.flags.get(name);
     return typeof v === 'string' ? v : dflt;
   };
-  const paths: Paths = { sysroot: value('sysroot', '/sysroot'), fwCfg: value('fw-cfg', '/sys/firmware/qemu_fw_cfg'), sys: value('sys', '/sys'), work: value('work', '/run/flint'), trustDir: value('trust-dir', TRUST_DIR) };
+  // --booted: started by flint-firstboot.service in the booted root (flint image enable),
+  // not in an initramfs: the root is /, systemd has decided that this is the first boot.
+  const booted = args.flags.has('booted');
+  const paths: Paths = { sysroot: value('sysroot', booted ? '/' : '/sysroot'), fwCfg: value('fw-cfg', '/sys/firmware/qemu_fw_cfg'), sys: value('sys', '/sys'), work: value('work', '/run/flint'), trustDir: value('trust-dir', TRUST_DIR) };
   const cmdlineFile = value('cmdline', '/proc/cmdline');
   if (!existsSync(paths.sysroot)) throw new UsageError(`the target root ${paths.sysroot} does not exist`);
   let cmdline: string;
@@ -74,7 +77,7 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
   const boot = parseCmdline(cmdline);
   for (const p of boot.problems) io.err(`flint: warning: kernel command line: ${p}`);
 
-  const first = detectFirstBoot(paths.sysroot, boot);
+  const first = booted ? bootedFirstBoot(paths.sysroot) : detectFirstBoot(paths.sysroot, boot);
   if (!first.firstBoot) {
     io.out(`flint: not the first boot (${first.reason} in ${paths.sysroot}); nothing to do`);
     return 0;
@@ -101,7 +104,7 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
   const trust = await checkTrust(found.configFile, boot, paths.trustDir, (line) => io.err(`flint: ${line}`));
   if (!trust.ok) return refuse(found, boot, paths, trust, io);
   io.err(`flint: applying the config from ${found.source}`);
-  return applyFound(found, boot, paths, io, args.flags.has('json'), trust);
+  return applyFound(found, boot, paths, io, args.flags.has('json'), trust, booted);
 }
 
 /** The config by the spec's order: flint's own and the other tools' at each level (see discover/sources.ts). */
@@ -130,7 +133,7 @@ async function refuse(found: Source, boot: BootOptions, paths: Paths, trust: Ext
   return failure(io, boot, found, 'trust', `the signature check refused the config: ${trust.reason}`, 'nothing was written');
 }
 
-async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Output, json: boolean, trust: Extract<TrustOutcome, { ok: true }>): Promise<number> {
+async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Output, json: boolean, trust: Extract<TrustOutcome, { ok: true }>, booted: boolean): Promise<number> {
   const log = (line: string) => io.err(line.startsWith('flint: ') || line.startsWith('  [') ? line : `flint: ${line}`);
   // Validated before anything is touched, the snapshot included: a broken config leaves
   // not even a deleted snapshot behind. provision() checks it again (cheap) before applying.
@@ -143,7 +146,7 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
   }
   let strategy: Strategy;
   try {
-    strategy = await chooseStrategy({ sysroot: paths.sysroot, work: paths.work, log });
+    strategy = await chooseStrategy({ sysroot: paths.sysroot, work: paths.work, log, inPlace: booted });
   } catch (e) {
     if (!(e instanceof SnapshotError)) throw e;
     return failure(io, boot, found, 'snapshot', e.message, 'nothing was changed');

@@ -43,3 +43,13 @@ export function detectFirstBoot(sysroot: string, boot: Pick<BootOptions, 'firstb
   }
   return decideFirstBoot(machineId, boot, existsSync(join(sysroot, DONE_MARKER.slice(1))));
 }
+
+/**
+ * In the booted root (flint run --booted), systemd has decided: flint-firstboot.service
+ * runs only under ConditionFirstBoot=yes, and by then systemd has filled in
+ * /etc/machine-id. Only flint's own marker can still say it is done.
+ */
+export function bootedFirstBoot(root: string): FirstBoot {
+  if (existsSync(join(root, DONE_MARKER.slice(1)))) return { firstBoot: false, reason: `${DONE_MARKER} says flint already configured it` };
+  return { firstBoot: true, reason: 'systemd calls this the first boot (ConditionFirstBoot= of flint-firstboot.service)' };
+}

@@ -108,6 +108,8 @@ export interface StrategyOptions {
   /** RAM folder, for the top-level mount. */
   work: string;
   mountinfo?: string;
+  /** The root is the running system (flint run --booted): a new snapshot would only take effect at the next boot, so never one. */
+  inPlace?: boolean;
   log(line: string): void;
 }
 
@@ -116,7 +118,7 @@ export class SnapshotError extends Error {}
 /** The snapshot strategy where the layout is there, else the journal on the root itself. */
 export async function chooseStrategy(o: StrategyOptions): Promise<Strategy> {
   const m = mountAt(o.sysroot, o.mountinfo);
-  if (m !== undefined && m.fstype === 'btrfs' && existsSync(join(o.sysroot, 'etc/snapper/configs/root')) && snapshotNumber(m.root) !== undefined) {
+  if (o.inPlace !== true && m !== undefined && m.fstype === 'btrfs' && existsSync(join(o.sysroot, 'etc/snapper/configs/root')) && snapshotNumber(m.root) !== undefined) {
     return snapshotStrategy(o, m);
   }
   if (m !== undefined && m.options.includes('ro')) {

@@ -84,7 +84,7 @@ export async function dracutInRoot(root: string, kver: string): Promise<string> 
 
 // What a Debian image builder adds for a machine it never saw: host keys made at first
 // boot when nothing (flint's host_keys: generate) made them before.
-const HOSTKEYS_UNIT = `[Unit]
+export const HOSTKEYS_UNIT = `[Unit]
 Description=Make SSH host keys that are missing
 ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 Before=ssh.service

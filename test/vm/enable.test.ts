@@ -1,0 +1,149 @@
+/**
+ * Issue 15's proof: a stock image that has no node and no flint, made self-configuring
+ * by `flint image enable`, boots in QEMU (TCG) and ends in the declared state, checked
+ * over SSH. x86_64: a Debian 13 image with dracut (stock-image.ts), the config on a USB
+ * stick made by `flint drive create`. The image's partitions are compared before and
+ * after enabling: only flint's files and the rebuilt initramfs differ, and a second run
+ * changes nothing.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheBase, hasRootfsSupport } from '../integration/rootfs.js';
+import { exists, SBIN_PATH, sh } from './host.js';
+import { imageManifest, manifestDiff } from './image-tree.js';
+import { LOGIN_RE, qemuBinary, Vm } from './qemu.js';
+import { makeKey } from './scenarios.js';
+import { extractBoot, stockImage, type StockImage } from './stock-image.js';
+import { flintStick, readFromStick } from './stick.js';
+
+const BUNDLE = path.resolve('dist/flint.mjs');
+const rootfs = hasRootfsSupport();
+const skipReason =
+  qemuBinary() === undefined
+    ? 'qemu-system-x86_64 is not installed (apt-get install --no-install-recommends qemu-system-x86)'
+    : !rootfs.ok
+      ? `cannot build the guest: ${rootfs.reason}`
+      : !(await exists('dist/flint-linux-x64'))
+        ? 'dist/flint-linux-x64 is missing (npm run build:sea)'
+        : undefined;
+if (skipReason !== undefined) console.warn(`image enable VM tests skipped: ${skipReason}`);
+
+const BOOT_MS = 8 * 60_000;
+
+/** flint's share of a boot: from systemd's "Starting" to its "Finished" line for UNIT, in seconds. */
+export function unitSpan(vm: Vm, unit: string): number | undefined {
+  const esc = unit.replace(/[.]/g, '\\.');
+  const start = vm.lines.find((l) => new RegExp(`Starting .*${esc}`).test(l.text))?.at;
+  const end = vm.lines.find((l) => new RegExp(`Finished .*${esc}`).test(l.text))?.at;
+  return start !== undefined && end !== undefined ? (end - start) / 1000 : undefined;
+}
+
+function config(pub: string, hostname: string): string {
+  return `# image enable VM test (test/vm/enable.test.ts)
+version: 1
+hostname: ${hostname}
+users:
+  - name: ops
+    groups: [sudo]
+    sudo: nopasswd
+    shell: /bin/bash
+    ssh_authorized_keys:
+      - ${pub}
+files:
+  - path: /etc/motd
+    mode: "0644"
+    contents: "configured by a flint that image enable added\\n"
+`;
+}
+
+async function flint(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await execa(process.execPath, [BUNDLE, ...args], { reject: false, env: { PATH: SBIN_PATH }, timeout: 40 * 60_000 });
+  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.skipIf(skipReason !== undefined).sequential('flint image enable on a stock x86_64 Debian 13 image without node', () => {
+  let stock: StockImage;
+  let work = '';
+  let key = '';
+  let pub = '';
+  let disk = '';
+
+  beforeAll(async () => {
+    stock = await stockImage((l) => console.log(`vm: ${l}`));
+    const runs = path.join(cacheBase(), 'vm-runs');
+    await fs.mkdir(runs, { recursive: true });
+    work = await fs.mkdtemp(path.join(runs, `enable-${process.pid}-`));
+    ({ key, pub } = await makeKey(work));
+    disk = path.join(work, 'stock.raw');
+    await sh('cp', ['--sparse=always', stock.disk, disk], 5 * 60_000);
+  }, 40 * 60_000);
+
+  afterAll(async () => {
+    if (work !== '' && process.env.FLINT_VM_KEEP !== '1') {
+      for (const f of await fs.readdir(work)) if (/\.(raw|img)$|^vmlinuz|^initrd/.test(f)) await fs.rm(path.join(work, f), { force: true });
+    }
+  });
+
+  it('adds flint through the image\'s own dracut, changes nothing else, and a second run changes nothing', async () => {
+    const before = await imageManifest(disk);
+    expect([...before.keys()].some((k) => /\/bin\/node(js)?$/.test(k)), 'the stock image has no node').toBe(false);
+    const first = await flint(['image', 'enable', disk]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/now runs at first boot in its initramfs \(rebuilt by the image's own dracut\)/);
+    expect(first.stdout).toMatch(/why: the image builds its initramfs with dracut/);
+    const after = await imageManifest(disk);
+    const diff = manifestDiff(before, after);
+    expect(diff.removed).toEqual([]);
+    expect(diff.changed).toEqual([`p1:/boot/initrd.img-${stock.kernelVersion}`]);
+    expect(diff.added).toEqual(
+      [
+        'p1:/usr/lib/dracut/modules.d/95flint/',
+        'p1:/usr/lib/dracut/modules.d/95flint/flint-self-contained.conf',
+        'p1:/usr/lib/dracut/modules.d/95flint/flint.service',
+        'p1:/usr/lib/dracut/modules.d/95flint/initrd-parse-etc-conflicts.conf',
+        'p1:/usr/lib/dracut/modules.d/95flint/module-setup.sh',
+        'p1:/usr/lib/flint/',
+        'p1:/usr/lib/flint/enabled.json',
+        'p1:/usr/lib/flint/flint',
+      ].sort(),
+    );
+    const second = await flint(['image', 'enable', disk]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/already enabled .*; nothing changed/);
+    expect(manifestDiff(after, await imageManifest(disk))).toEqual({ added: [], removed: [], changed: [] });
+  }, 40 * 60_000);
+
+  it('boots with a flint stick and ends in the declared state, with no node in the guest', async () => {
+    expect(await exists(disk)).toBe(true);
+    const stick = await flintStick(work, 'enabled', { 'flint/config.yaml': config(pub, 'enabled-x86') }, true);
+    const boot = await extractBoot(disk, 1, stock.kernelVersion, work);
+    const vm = await Vm.boot({ image: { dir: work, disk, ...boot, rootUuid: stock.rootUuid, kernelVersion: stock.kernelVersion }, disk, stick: stick.image, consoleLog: path.join(work, 'enabled-x86.console.log') });
+    try {
+      await vm.waitFor(/Finished .*flint\.service/, BOOT_MS);
+      await vm.waitFor(LOGIN_RE, BOOT_MS);
+      await vm.waitForSsh('ops', key, 4 * 60_000);
+      const run = async (cmd: string) => {
+        const r = await vm.ssh('ops', key, cmd);
+        expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+        return r.stdout.trim();
+      };
+      expect(await run('hostname')).toBe('enabled-x86');
+      expect(await run('id')).toMatch(/\(sudo\)/);
+      expect(await run('sudo -n id -un')).toBe('root');
+      expect(await run('cat /etc/motd')).toBe('configured by a flint that image enable added');
+      expect(await run('command -v node nodejs; ls -d /usr/share/nodejs /usr/lib/node_modules 2>/dev/null; true')).toBe('');
+      expect(await run('test -x /usr/lib/flint/flint && echo yes')).toBe('yes');
+      expect(await run('sudo -n cat /etc/.flint-result.json')).toMatch(/"config_sha256"/);
+      // The initramfs ran the self-contained flint, not node.
+      expect(vm.console).toMatch(/flint\[\d+\]: flint: first boot/);
+      const span = unitSpan(vm, 'flint.service');
+      console.log(`vm: x86_64 enabled image: flint.service took ${span ?? '?'} s of the boot (console)`);
+      await fs.writeFile(path.join(cacheBase(), 'vm-runs', 'enable-x86-timeline.json'), JSON.stringify({ flint_service_s: span, login_ms: vm.lines.find((l) => LOGIN_RE.test(l.text))?.at }, null, 2));
+    } finally {
+      await vm.stop({ user: 'ops', key });
+    }
+    expect(await readFromStick(stick, 'flint/RESULT.txt')).toMatch(/configured this machine/);
+  }, 2 * BOOT_MS);
+});
