@@ -5,10 +5,12 @@
  * sysroot with the config on its boot partition folder. The arm64 executable runs in an
  * arm64 root under qemu-user (binfmt_misc). Needs root and debootstrap.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aarch64Support } from '../helpers/host.js';
+import { aarch64Support, BIN, hasTool, hostEnv } from '../helpers/host.js';
 import type { Support } from '../helpers/host.js';
 import { freshRoot, hasRootfsSupport, inChroot, RECIPE } from './rootfs.js';
 import type { FreshRoot, RootRecipe } from './rootfs.js';
@@ -106,3 +108,52 @@ for (const arch of ['x64', 'arm64'] as const) {
     });
   });
 }
+
+/**
+ * issue 16: a `flint drive create --for combustion` stick, its combustion/ folder copied
+ * and run as Combustion runs it (cp -R to /dev/shm/combustion/config, chmod a+x script,
+ * `chroot /sysroot sh -e -c "cd <config>; ./script"`), configures a root without node.
+ */
+const comb = support('x64');
+const hasFatTools = hasTool('mkfs.fat') && hasTool('mcopy');
+describe.skipIf(!comb.ok || !hasFatTools)(`a Combustion stick that runs flint${comb.ok ? (hasFatTools ? '' : ' (SKIPPED: needs mkfs.fat and mcopy: apt-get install dosfstools mtools)') : ` (SKIPPED: ${comb.reason})`}`, () => {
+  let root: FreshRoot;
+  const work = mkdtempSync(join(tmpdir(), 'flint-comb-stick-'));
+  beforeAll(async () => {
+    root = await freshRoot(RECIPE);
+  }, 20 * 60_000);
+  afterAll(async () => {
+    await root?.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('applies the config through the stick\'s own flint, and a failing config fails the script', async () => {
+    writeFileSync(join(work, 'config.yaml'), CONFIG.replace('hostname: sealed', 'hostname: combusted'));
+    const stick = join(work, 'stick.img');
+    const made = spawnSync(process.execPath, [BIN, 'drive', 'create', join(work, 'config.yaml'), '--for', 'combustion', '--arch', 'x86_64', '-o', stick], { encoding: 'utf8', env: hostEnv });
+    expect(made.status, made.stderr).toBe(0);
+    expect(made.stdout).toMatch(/FAT32 image labelled COMBUSTION, .* with combustion\/script, combustion\/flint-linux-x64 \(\d+ MiB\), combustion\/flint\/config\.yaml/);
+    // Combustion's copy of the folder, in the initramfs's /dev/shm, which the chroot sees.
+    const copy = join(root.dir, 'dev/shm/combustion/config');
+    mkdirSync(join(copy, '..'), { recursive: true });
+    const copied = spawnSync('mcopy', ['-s', '-n', '-i', stick, '::/combustion', join(copy, '..')], { encoding: 'utf8', env: hostEnv });
+    expect(copied.status, copied.stderr).toBe(0);
+    renameSync(join(copy, '..', 'combustion'), copy);
+    chmodSync(join(copy, 'script'), 0o755);
+    const script = readFileSync(join(copy, 'script'), 'utf8');
+    expect(script).not.toMatch(/# combustion: network/);
+    const run = () => inChroot(root.dir, ['sh', '-e', '-c', 'cd /dev/shm/combustion/config; ./script'], { timeoutMs: 180_000, mounts: ['proc'] });
+    expect((await inChroot(root.dir, ['sh', '-c', 'command -v node nodejs; true'])).stdout).toBe('');
+    const r = await run();
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(readFileSync(join(root.dir, 'etc/hostname'), 'utf8')).toBe('combusted\n');
+    expect(readFileSync(join(root.dir, 'home/admin/.ssh/authorized_keys'), 'utf8')).toContain('admin@laptop');
+    expect(JSON.parse(readFileSync(join(root.dir, 'var/log/flint/result.json'), 'utf8'))).toMatchObject({ config: { file: 'flint/config.yaml' } });
+    // A config that does not fit the root: the script exits non-zero (Combustion rolls back) and nothing is written.
+    writeFileSync(join(copy, 'flint/config.yaml'), 'version: 1\nhostname: other\nusers:\n  - name: admin\n    uid: 0\n');
+    const bad = await run();
+    expect(bad.code).not.toBe(0);
+    expect(readFileSync(join(root.dir, 'etc/hostname'), 'utf8')).toBe('combusted\n');
+  });
+});
+
