@@ -22,6 +22,9 @@ import { combustionFiles } from '../media/combustion-stick.js';
 import { ImageError } from '../media/disk-image.js';
 import { findExecutable } from '../media/executable.js';
 import type { Arch } from '../media/executable.js';
+import { TrustError } from '../trust/chain.js';
+import { signManifest } from '../trust/manifest.js';
+import { processSignIo, signingMaterial } from './sign.js';
 import { engineOf, RENDER_BOOLEANS, RENDER_VALUES, renderForCli } from './render-cli.js';
 import type { EngineChoice } from './render-cli.js';
 
@@ -32,7 +35,7 @@ type DriveEngine = EngineChoice | 'combustion';
 const LABELS: Readonly<Record<DriveEngine, string>> = { flint: 'FLINT', ignition: 'IGNITION', 'cloud-init': 'CIDATA', combustion: 'COMBUSTION' };
 
 /** What goes on the medium: flint's prepared config, or another engine's rendering. */
-type Content = { kind: 'flint'; prepared: PreparedConfig } | { kind: 'rendered'; engine: DriveEngine; files: MediumFile[] };
+type Content = { kind: 'flint'; prepared: PreparedConfig; signature?: string } | { kind: 'rendered'; engine: DriveEngine; files: MediumFile[] };
 
 declare const FLINT_VERSION: string | undefined;
 
@@ -57,13 +60,33 @@ async function combustionContent(configFile: string, args: ParsedArgs, io: Outpu
   return { kind: 'rendered', engine: 'combustion', files: combustionFiles(prepared, executables, typeof FLINT_VERSION === 'string' ? FLINT_VERSION : 'dev') };
 }
 
+/**
+ * --sign: the signature (CONFIG.sig, docs/signing.md) over what goes on the stick, the
+ * config as written there (passwords already hashed) and its payloads.
+ */
+async function signed(prepared: PreparedConfig, args: ParsedArgs, io: Output): Promise<Content | undefined> {
+  try {
+    const { key, certificates } = await signingMaterial(args, processSignIo);
+    const signature = signManifest({ name: prepared.name, config: Buffer.from(prepared.text), payloads: prepared.payloads, key, certificates });
+    io.err(`flint: signed ${prepared.name} and ${prepared.payloads.length} payload${prepared.payloads.length === 1 ? '' : 's'} as "${certificates[0]!.subject.replace(/\n/g, ', ')}"`);
+    return { kind: 'flint', prepared, signature };
+  } catch (e) {
+    if (!(e instanceof TrustError)) throw e;
+    io.err(`flint: ${e.message}; nothing was written`);
+    return undefined;
+  }
+}
+
 async function contentFor(configFile: string, engine: DriveEngine, args: ParsedArgs, io: Output): Promise<Content | undefined> {
   if (engine !== 'combustion' && args.flags.has('arch')) throw new UsageError('--arch is for --for combustion');
+  if (engine !== 'flint' && args.flags.has('sign')) throw new UsageError(`--sign is for flint sticks: ${engine === 'combustion' ? 'Combustion' : engine === 'ignition' ? 'Ignition' : 'cloud-init'} does not check signatures`);
+  if (!args.flags.has('sign')) for (const f of ['key', 'cert', 'chain', 'passphrase-stdin']) if (args.flags.has(f)) throw new UsageError(`--${f} is for --sign`);
   if (engine === 'combustion') return combustionContent(configFile, args, io);
   if (engine === 'flint') {
     for (const f of ['strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for --for ignition or --for cloud-init`);
     const prepared = await loadPrepared(configFile, io);
-    return prepared === undefined ? undefined : { kind: 'flint', prepared };
+    if (prepared === undefined) return undefined;
+    return args.flags.has('sign') ? signed(prepared, args, io) : { kind: 'flint', prepared };
   }
   if (!existsSync(configFile)) throw new UsageError(`${configFile}: no such file`);
   const files = renderForCli(configFile, engine, args, io);
@@ -71,17 +94,18 @@ async function contentFor(configFile: string, engine: DriveEngine, args: ParsedA
 }
 
 function build(content: Content, out: string, opts: { label: string; iso?: boolean; size?: number }): Promise<{ bytes: number }> {
-  return content.kind === 'flint' ? buildMedium(content.prepared, out, opts) : buildFilesMedium(content.files, out, opts);
+  if (content.kind === 'rendered') return buildFilesMedium(content.files, out, opts);
+  return buildMedium(content.prepared, out, opts, content.signature !== undefined ? [{ rel: `${content.prepared.name}.sig`, data: content.signature }] : []);
 }
 
 function describe(content: Content): string {
-  return content.kind === 'flint' ? `flint/${content.prepared.name}${payloadNote(content.prepared)}` : content.files.map((f) => (f.data.length > 1e6 ? `${f.rel} (${formatBytes(f.data.length)})` : f.rel)).join(', ');
+  return content.kind === 'flint' ? `flint/${content.prepared.name}${payloadNote(content.prepared)}${content.signature !== undefined ? `, signed (flint/${content.prepared.name}.sig)` : ''}` : content.files.map((f) => (f.data.length > 1e6 ? `${f.rel} (${formatBytes(f.data.length)})` : f.rel)).join(', ');
 }
 
 const SHORT = { '-o': '--output', '-y': '--yes' };
 
 export async function runDrive(argv: readonly string[], io: Output): Promise<number> {
-  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force', ...RENDER_BOOLEANS], values: ['output', 'label', 'size', 'for', 'arch', ...RENDER_VALUES] });
+  const args = parseArgs(expandShortFlags(argv, SHORT), { booleans: ['iso', 'yes', 'force', 'sign', 'passphrase-stdin', ...RENDER_BOOLEANS], values: ['output', 'label', 'size', 'for', 'arch', 'key', 'cert', 'chain', ...RENDER_VALUES] });
   const [sub, ...rest] = args.positionals;
   if (args.flags.has('help') || sub === undefined) {
     io.out(driveHelp);

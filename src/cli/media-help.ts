@@ -2,6 +2,7 @@
 
 export const driveHelp = `Usage: flint drive create CONFIG -o FILE [--for ENGINE] [--label NAME] [--size SIZE] [--iso]
        flint drive write CONFIG DEVICE [--for ENGINE] [--label NAME] [--yes] [--force]
+       ... [--sign --key KEY.pem --cert CERT.pem [--chain CA.pem] [--passphrase-stdin]]
 
 Make a config medium that "flint run" finds at first boot: a filesystem labelled
 FLINT holding flint/config.yaml and every payload the config names (file: sources,
@@ -17,6 +18,15 @@ already runs, rendered from the flint CONFIG as "flint convert --to" prints it:
 ignition/config.ign on a stick labelled IGNITION, or a NoCloud seed (user-data,
 meta-data, network-config) on a stick labelled CIDATA. Every setting that engine
 cannot express is listed first, at its line in CONFIG; --strict then writes nothing.
+With --for combustion the stick (labelled COMBUSTION) is for an image that runs
+Combustion, such as a stock openSUSE MicroOS: combustion/script runs the
+self-contained flint it carries (combustion/flint-linux-x64, -arm64, about 88 MB
+each; --arch chooses) on combustion/flint/config.yaml, so nothing is lost, and
+flint's exit status makes Combustion roll its snapshot back on failure.
+
+With --sign the stick also carries flint/config.yaml.sig, a signature over the
+config as written there and its payloads (docs/signing.md), which a machine with
+flint.trust=required checks before it applies anything.
 
   create   build an image file: FAT32 made with mkfs.fat and mtools (no root, no
            loop device), sized to fit; or ISO 9660 with --iso (xorriso), e.g. for VMs
@@ -25,11 +35,14 @@ cannot express is listed first, at its line in CONFIG; --strict then writes noth
 
 Options:
   -o, --output FILE   the image to create (create)
-  --for ENGINE        flint (default), ignition or cloud-init
+  --for ENGINE        flint (default), ignition, cloud-init or combustion
+  --arch ARCH         x86_64, aarch64 or both (default): the flint a Combustion stick carries
+  --sign              sign the config and payloads (flint sticks); with --key, --cert,
+                      --chain and --passphrase-stdin as for "flint sign"
   --strict            write nothing when a setting would be lost (--for ignition|cloud-init)
   --host H            render one hosts: entry (index, MAC, serial or machine UUID)
   --ignition-version V  pin the Ignition spec version (default 3.3.0, newer when needed)
-  --label NAME        filesystem label (default FLINT, IGNITION or CIDATA after --for)
+  --label NAME        filesystem label (default FLINT, IGNITION, CIDATA or COMBUSTION after --for)
   --size SIZE         force the FAT image size, e.g. 64MiB (at least 40MiB)
   --iso               ISO 9660 instead of FAT32 (create)
   -y, --yes           write without asking (write)

@@ -19,7 +19,7 @@ export interface SignIo {
   askPassphrase(question: string): Promise<string | undefined>;
 }
 
-const processSignIo: SignIo = {
+export const processSignIo: SignIo = {
   readStdin: () => readFileSync(0, 'utf8'),
   askPassphrase: async (q) => {
     if (!canAsk()) return undefined;

@@ -221,8 +221,9 @@ async function fromBootPartition(o: DiscoverOptions): Promise<Found | undefined>
     const file = join(o.sysroot, rel);
     if (!isFile(file)) continue;
     const dest = await freshConfigDir(o);
-    // Only the file: the boot partition also holds the kernel and firmware, not config payloads.
+    // Only the file and its signature: the boot partition also holds the kernel and firmware, not config payloads.
     await cp(file, join(dest, 'flint.yaml'));
+    if (isFile(`${file}.sig`)) await cp(`${file}.sig`, join(dest, 'flint.yaml.sig'));
     o.log(`target: using /${rel}`);
     return { configFile: join(dest, 'flint.yaml'), source: `/${rel} in the target`, format: 'flint' };
   }
@@ -248,7 +249,7 @@ async function fromTargetDiskFat(o: DiscoverOptions): Promise<Found | undefined>
       o.log(`target disk: ${describe(dev)}: no flint.yaml on it`);
       continue;
     }
-    const entries = ['flint.yaml', ...new Set(filePayloads(text).map((p) => p.split('/')[0]!))];
+    const entries = ['flint.yaml', 'flint.yaml.sig', ...new Set(filePayloads(text).map((p) => p.split('/')[0]!))];
     return withMounted(o, dev, entries, async (mnt) => {
       const dest = await freshConfigDir(o);
       for (const e of entries) if (existsSync(join(mnt, e))) await cp(join(mnt, e), join(dest, e), { recursive: true, verbatimSymlinks: true });

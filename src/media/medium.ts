@@ -46,9 +46,9 @@ export interface MediumFile {
   data: string | Buffer;
 }
 
-/** Writes the prepared config and its payloads to a new image file OUT, under flint/. */
-export async function buildMedium(prepared: PreparedConfig, out: string, opts: MediumOptions): Promise<{ bytes: number }> {
-  const files: MediumFile[] = [{ rel: join('flint', prepared.name), data: prepared.text }, ...prepared.payloads.map((p) => ({ rel: join('flint', p.rel), data: p.data }))];
+/** Writes the prepared config and its payloads (and EXTRA files, such as its signature) to a new image file OUT, under flint/. */
+export async function buildMedium(prepared: PreparedConfig, out: string, opts: MediumOptions, extra: readonly MediumFile[] = []): Promise<{ bytes: number }> {
+  const files: MediumFile[] = [{ rel: join('flint', prepared.name), data: prepared.text }, ...prepared.payloads.map((p) => ({ rel: join('flint', p.rel), data: p.data })), ...extra.map((f) => ({ rel: join('flint', f.rel), data: f.data }))];
   return buildFilesMedium(files, out, opts);
 }
 

@@ -69,9 +69,13 @@ describe('flint convert --to ignition|cloud-init', () => {
     const foreign = await run(['convert', ex('ignition.ign'), '--to', 'cloud-init']);
     expect(foreign.code).toBe(2);
     expect(foreign.err).toContain('not a flint config');
-    const combustion = await run(['drive', 'create', ex('usb-minimal.yaml'), '--for', 'combustion', '-o', '/tmp/x.img']);
+    // A Combustion "rendering" is a stick carrying flint itself, not a text to print.
+    const combustion = await run(['convert', ex('usb-minimal.yaml'), '--to', 'combustion']);
     expect(combustion.code).toBe(2);
-    expect(combustion.err).toContain('self-contained flint program');
+    expect(combustion.err).toContain('flint drive create CONFIG --for combustion -o stick.img');
+    const arch = await run(['drive', 'create', ex('usb-minimal.yaml'), '--arch', 'x86_64', '-o', '/tmp/x.img']);
+    expect(arch.code).toBe(2);
+    expect(arch.err).toContain('--arch is for --for combustion');
   });
 });
 
