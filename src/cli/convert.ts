@@ -25,7 +25,7 @@ export function runConvert(argv: readonly string[], io: Output): number {
   }
   if (args.positionals.length !== 1) throw new UsageError('flint convert takes one FILE (or a NoCloud seed folder)');
   const to = args.flags.get('to') ?? 'yaml';
-  if (typeof to !== 'string' || !TO.includes(to)) throw new UsageError(`--to ${String(to)}: expected ${TO.join(', ')}`);
+  if (typeof to !== 'string' || !TO.includes(to)) throw new UsageError(`--to ${String(to)}: expected ${TO.join(', ')}${to === 'combustion' ? ' (Combustion gets a stick that carries flint itself: flint drive create CONFIG --for combustion -o stick.img)' : ''}`);
   const file = args.positionals[0]!;
   if (to === 'ignition' || to === 'cloud-init') return render(file, to, args, io);
   for (const f of ['strict', 'host', 'ignition-version']) if (args.flags.has(f)) throw new UsageError(`--${f} is for rendering a flint config (--to ignition or --to cloud-init)`);
