@@ -176,15 +176,14 @@ function alreadyEnabled(root: string, choice: WayChoice, adds: readonly Addition
   return choice.kernels.every((k) => stamp.initrds.some((i) => i.path === k.initrd && i.sha256 === sha256(readFileSync(join(root, k.initrd)))));
 }
 
-/** Writes ADDS into ROOT; returns what puts each path back as it was. */
-async function install(root: string, adds: readonly Addition[]): Promise<Array<() => Promise<void>>> {
-  const undo: Array<() => Promise<void>> = [];
+/** Writes ADDS into ROOT, handing ONUNDO what puts each path back as it was (also when a later write fails). */
+async function install(root: string, adds: readonly Addition[], push: (u: () => Promise<void>) => void): Promise<void> {
   for (const a of adds) {
     if (inPlace(root, a)) continue;
     const p = join(root, a.path);
     const before = existsSync(p) || isLink(p) ? await readFile(p).catch(() => undefined) : undefined;
     const created = await mkdir(dirname(p), { recursive: true });
-    undo.push(async () => {
+    push(async () => {
       await rm(p, { force: true });
       if (before !== undefined) await writeFile(p, before);
       if (created !== undefined) await rm(created, { recursive: true, force: true });
@@ -196,7 +195,6 @@ async function install(root: string, adds: readonly Addition[]): Promise<Array<(
       await chmod(p, a.mode);
     }
   }
-  return undo;
 }
 
 function isLink(p: string): boolean {
@@ -297,7 +295,17 @@ export async function enableRoot(root: string, o: EnableOptions, programUrl: str
   if (free < need) throw new ImageError(`the image's root has ${Math.floor(free / 1048576)} MiB free; enabling flint needs about ${Math.ceil(need / 1048576)} MiB`, 'grow the image and its root partition first (truncate, growpart, resize2fs/btrfs filesystem resize)');
   if (choice.way === 'dracut') checkChrootable(arch);
 
-  const undo = await install(root, adds);
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    await install(root, adds, (u) => undo.push(u));
+  } catch (e) {
+    for (const u of undo.reverse()) await u();
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EROFS' || err.code === 'EACCES' || err.code === 'ENOSPC' || err.code === 'EPERM') {
+      throw new ImageError(`cannot write ${err.path ?? 'into the image'}: ${err.code}${err.code === 'EROFS' ? ' (a read-only root, such as a read-only btrfs snapshot of MicroOS)' : ''}`, err.code === 'EROFS' ? 'for a stock MicroOS make a Combustion stick instead, which needs no change to the image: flint drive create CONFIG --for combustion -o stick.img' : undefined);
+    }
+    throw e;
+  }
   const kernels = choice.way === 'dracut' ? choice.kernels : [];
   try {
     for (const k of kernels) await buildInitrd(root, k, o.log);

@@ -41,9 +41,11 @@ export async function inspectImage(img: string): Promise<Inspection> {
     const mods = await debugfs(img, p.offset, 'ls -p /usr/lib/dracut/modules.d');
     // ls -p prints /inode/mode/uid/gid/name/size/ per entry.
     const modules = mods.ok ? mods.out.split('\n').map((l) => l.split('/')[5] ?? '').filter((n) => n !== '' && n !== '.' && n !== '..') : [];
+    const where = `partition ${p.index}`;
+    // flint image enable's stamp: flint runs from the initramfs or from its first-boot unit.
+    if ((await debugfs(img, p.offset, 'stat /usr/lib/flint/enabled.json')).ok) return { engine: 'flint', why: `found /usr/lib/flint/enabled.json (flint image enable) in the root (${where})` };
     const cloud = (await debugfs(img, p.offset, 'stat /etc/cloud/cloud.cfg')).ok;
     const engine = engineFrom(modules, cloud);
-    const where = `partition ${p.index}`;
     if (engine === undefined) return { why: `the root (${where}) has neither cloud-init nor a flint, Ignition or Combustion dracut module` };
     const what = engine === 'cloud-init' ? '/etc/cloud/cloud.cfg' : `the dracut module ${modules.find((m) => m.includes(engine === 'flint' ? 'flint' : engine))!}`;
     return { engine, why: `found ${what} in the root (${where})` };

@@ -4,8 +4,12 @@
  * over SSH. x86_64: a Debian 13 image with dracut (stock-image.ts), the config on a USB
  * stick made by `flint drive create`. The image's partitions are compared before and
  * after enabling: only flint's files and the rebuilt initramfs differ, and a second run
- * changes nothing.
+ * changes nothing. aarch64: a Debian 13 arm64 image laid out as a Raspberry Pi SD card
+ * (FAT boot partition, initramfs-tools), booted on QEMU's virt board with UEFI firmware,
+ * the config on its own boot partition (`flint image embed`); flint runs from the
+ * first-boot unit.
  */
+import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { execa } from 'execa';
@@ -13,7 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheBase, hasRootfsSupport } from '../integration/rootfs.js';
 import { exists, SBIN_PATH, sh } from './host.js';
 import { imageManifest, manifestDiff } from './image-tree.js';
-import { LOGIN_RE, qemuBinary, Vm } from './qemu.js';
+import { LOGIN_RE, qemuBinary, qemuMissing, Vm } from './qemu.js';
+import { aarch64Support } from '../helpers/host.js';
+import { arm64Image, type Arm64Image } from './guest-arm64.js';
 import { makeKey } from './scenarios.js';
 import { extractBoot, stockImage, type StockImage } from './stock-image.js';
 import { flintStick, readFromStick } from './stick.js';
@@ -146,4 +152,97 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
     }
     expect(await readFromStick(stick, 'flint/RESULT.txt')).toMatch(/configured this machine/);
   }, 2 * BOOT_MS);
+});
+
+const arm = (() => {
+  if (!rootfs.ok) return `cannot build the guest: ${rootfs.reason}`;
+  const q = qemuMissing('aarch64');
+  if (q !== undefined) return q;
+  if (!existsSync('dist/flint-linux-arm64')) return 'dist/flint-linux-arm64 is missing (npm run build:sea)';
+  const a = aarch64Support();
+  return a.ok ? undefined : a.reason;
+})();
+if (arm !== undefined) console.warn(`image enable aarch64 VM test skipped: ${arm}`);
+
+/** Under TCG an aarch64 boot is several times slower than x86_64's. */
+const ARM_BOOT_MS = 15 * 60_000;
+
+describe.skipIf(arm !== undefined).sequential('flint image enable on a stock aarch64 Debian 13 image (SD card layout, initramfs-tools)', () => {
+  let image: Arm64Image;
+  let work = '';
+  let key = '';
+  let pub = '';
+  let disk = '';
+
+  beforeAll(async () => {
+    image = await arm64Image((l) => console.log(`vm: ${l}`));
+    const runs = path.join(cacheBase(), 'vm-runs');
+    await fs.mkdir(runs, { recursive: true });
+    work = await fs.mkdtemp(path.join(runs, `enable-arm64-${process.pid}-`));
+    ({ key, pub } = await makeKey(work));
+    disk = path.join(work, 'sdcard.raw');
+    await sh('cp', ['--sparse=always', image.disk, disk], 5 * 60_000);
+  }, 60 * 60_000);
+
+  afterAll(async () => {
+    if (work !== '' && process.env.FLINT_VM_KEEP !== '1') {
+      for (const f of await fs.readdir(work)) if (/\.(raw|img|efivars)$|^vmlinuz|^initrd/.test(f)) await fs.rm(path.join(work, f), { force: true });
+    }
+  });
+
+  it('adds flint and its first-boot unit to the root, saying why, and nothing else; a second run changes nothing', async () => {
+    const before = await imageManifest(disk);
+    expect([...before.keys()].some((k) => /\/bin\/node(js)?$/.test(k)), 'the stock image has no node').toBe(false);
+    const first = await flint(['image', 'enable', disk, '--arch', 'aarch64']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/flint \(aarch64\) now runs at first boot from a first-boot unit in its root/);
+    expect(first.stdout).toMatch(/why: the image boots with initramfs-tools/);
+    const after = await imageManifest(disk);
+    const diff = manifestDiff(before, after);
+    expect(diff.removed).toEqual([]);
+    expect(diff.changed).toEqual([]);
+    const wants = before.has('p2:/usr/lib/systemd/system/sysinit.target.wants/') ? [] : ['p2:/usr/lib/systemd/system/sysinit.target.wants/'];
+    expect(diff.added).toEqual(
+      [...wants, 'p2:/usr/lib/flint/', 'p2:/usr/lib/flint/enabled.json', 'p2:/usr/lib/flint/flint', 'p2:/usr/lib/systemd/system/flint-firstboot.service', 'p2:/usr/lib/systemd/system/sysinit.target.wants/flint-firstboot.service'].sort(),
+    );
+    const second = await flint(['image', 'enable', disk]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/already enabled .*; nothing changed/);
+    expect(manifestDiff(after, await imageManifest(disk))).toEqual({ added: [], removed: [], changed: [] });
+  }, 20 * 60_000);
+
+  it('boots with the config on its own FAT boot partition and ends in the declared state, with no node', async () => {
+    const cfg = path.join(work, 'sdcard.yaml');
+    await fs.writeFile(cfg, config(pub, 'enabled-arm64'));
+    const embed = await flint(['image', 'embed', disk, cfg]);
+    expect(embed.code, embed.stderr).toBe(0);
+    expect(embed.stderr).toMatch(/runs flint \(found \/usr\/lib\/flint\/enabled\.json/);
+    expect(embed.stdout).toMatch(/wrote flint\.yaml to FAT partition 1 \(boot\)/);
+    const boot = await extractBoot(disk, image.rootPart, image.kernelVersion, work);
+    const vm = await Vm.boot({ arch: 'aarch64', image: { dir: work, disk, ...boot, rootUuid: image.rootUuid, kernelVersion: image.kernelVersion }, disk, consoleLog: path.join(work, 'enabled-arm64.console.log') });
+    try {
+      await vm.waitFor(/Finished .*flint-firstboot\.service/, ARM_BOOT_MS);
+      await vm.waitFor(LOGIN_RE, ARM_BOOT_MS);
+      await vm.waitForSsh('ops', key, 8 * 60_000);
+      const run = async (cmd: string) => {
+        const r = await vm.ssh('ops', key, cmd, 120_000);
+        expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+        return r.stdout.trim();
+      };
+      expect(await run('uname -m')).toBe('aarch64');
+      expect(await run('hostname')).toBe('enabled-arm64');
+      expect(await run('id')).toMatch(/\(sudo\)/);
+      expect(await run('sudo -n id -un')).toBe('root');
+      expect(await run('cat /etc/motd')).toBe('configured by a flint that image enable added');
+      expect(await run('command -v node nodejs; ls -d /usr/share/nodejs /usr/lib/node_modules 2>/dev/null; true')).toBe('');
+      expect(await run('sudo -n cat /etc/.flint-result.json')).toMatch(/"config_sha256"/);
+      expect(await run('systemctl show -P ActiveState flint-firstboot.service')).toBe('active');
+      expect(vm.console).toMatch(/flint: first boot \(systemd calls this the first boot/);
+      const span = unitSpan(vm, 'flint-firstboot.service');
+      console.log(`vm: aarch64 enabled image: flint-firstboot.service took ${span ?? '?'} s of the boot (console)`);
+      await fs.writeFile(path.join(cacheBase(), 'vm-runs', 'enable-arm64-timeline.json'), JSON.stringify({ flint_service_s: span, login_ms: vm.lines.find((l) => LOGIN_RE.test(l.text))?.at }, null, 2));
+    } finally {
+      await vm.stop({ user: 'ops', key }, 120_000);
+    }
+  }, 3 * ARM_BOOT_MS);
 });

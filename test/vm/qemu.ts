@@ -6,7 +6,8 @@
  * 127.0.0.1 only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { execa } from 'execa';
 import { findProgram, SBIN_PATH } from './host.js';
@@ -18,6 +19,19 @@ export const LOGIN_RE = /^\S+ login: /m;
 
 export function qemuBinary(): string | undefined {
   return findProgram('qemu-system-x86_64');
+}
+
+export type GuestArch = 'x86_64' | 'aarch64';
+
+/** Debian's qemu-efi-aarch64: the UEFI firmware of the aarch64 guest (code read-only, variables per boot). */
+export const AARCH64_FIRMWARE = { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd' };
+
+/** Why a guest of ARCH cannot boot here (the Debian packages to install), or undefined. */
+export function qemuMissing(arch: GuestArch): string | undefined {
+  if (arch === 'x86_64') return qemuBinary() === undefined ? 'qemu-system-x86_64 is not installed (apt-get install --no-install-recommends qemu-system-x86)' : undefined;
+  if (findProgram('qemu-system-aarch64') === undefined) return 'qemu-system-aarch64 is not installed (apt-get install --no-install-recommends qemu-system-arm qemu-efi-aarch64)';
+  if (!existsSync(AARCH64_FIRMWARE.code)) return `${AARCH64_FIRMWARE.code} is missing (apt-get install qemu-efi-aarch64)`;
+  return undefined;
 }
 
 export interface BootOptions {
@@ -33,6 +47,8 @@ export interface BootOptions {
   append?: readonly string[];
   /** Copy the console to this process's stdout as it arrives (npm run demo:vm). */
   live?: boolean;
+  /** Default x86_64. */
+  arch?: GuestArch;
 }
 
 export interface ConsoleLine {
@@ -53,8 +69,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export function kernelCommandLine(image: GuestImage, extra: readonly string[] = []): string {
-  return ['console=ttyS0,115200', `root=UUID=${image.rootUuid}`, 'rw', 'panic=-1', ...extra].join(' ');
+export function kernelCommandLine(image: GuestImage, extra: readonly string[] = [], arch: GuestArch = 'x86_64'): string {
+  return [arch === 'aarch64' ? 'console=ttyAMA0,115200' : 'console=ttyS0,115200', `root=UUID=${image.rootUuid}`, 'rw', 'panic=-1', ...extra].join(' ');
 }
 
 export class Vm {
@@ -91,10 +107,12 @@ export class Vm {
   }
 
   static async boot(opts: BootOptions): Promise<Vm> {
-    const qemu = qemuBinary();
-    if (qemu === undefined) throw new Error('qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
+    const arch = opts.arch ?? 'x86_64';
+    const missing = qemuMissing(arch);
+    if (missing !== undefined) throw new Error(missing);
+    const qemu = findProgram(arch === 'aarch64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64')!;
     const sshPort = await freePort();
-    const args = [
+    const args = arch === 'aarch64' ? await aarch64Args(opts, sshPort) : [
       // One host thread for both vCPUs. Multi-threaded TCG (QEMU 7.2) now and then runs a
       // stale translation while the guest kernel patches its own code on the other vCPU, and
       // the guest dies in an "Oops: int3" panic (once in some 40 boots; it failed a CI run).
@@ -126,7 +144,7 @@ export class Vm {
     }
     if (opts.fwCfg !== undefined) args.push('-fw_cfg', `name=${opts.fwCfg.name},file=${opts.fwCfg.file}`);
     const log = createWriteStream(opts.consoleLog);
-    log.write(`# qemu-system-x86_64 ${args.join(' ')}\n`);
+    log.write(`# ${qemu} ${args.join(' ')}\n`);
     const proc = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     return new Vm(proc, log, opts.consoleLog, sshPort, Date.now(), opts.live === true);
   }
@@ -217,4 +235,36 @@ export class Vm {
     clearTimeout(timer);
     await new Promise<void>((resolve) => this.log.end(resolve));
   }
+}
+
+/**
+ * The aarch64 guest: QEMU's virt board with Debian's UEFI firmware, which loads the
+ * kernel QEMU hands it (-kernel through fw_cfg) as a boot loader would. cortex-a72, not
+ * max: TCG emulates max's pointer authentication at a high cost on every call.
+ */
+async function aarch64Args(opts: BootOptions, sshPort: number): Promise<string[]> {
+  const vars = `${opts.disk}.efivars`;
+  await copyFile(AARCH64_FIRMWARE.vars, vars);
+  return [
+    '-accel', 'tcg',
+    '-machine', 'virt',
+    '-cpu', 'cortex-a72',
+    '-smp', '2',
+    '-m', '2048',
+    '-nodefaults',
+    '-display', 'none',
+    '-monitor', 'none',
+    '-serial', 'stdio',
+    '-no-reboot',
+    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${AARCH64_FIRMWARE.code}`,
+    '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+    '-kernel', opts.image.kernel,
+    '-initrd', opts.image.initrd,
+    '-append', kernelCommandLine(opts.image, opts.append, 'aarch64'),
+    '-drive', `file=${opts.disk},if=none,id=disk,format=raw,cache=unsafe`,
+    '-device', 'virtio-blk-pci,drive=disk',
+    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
+    '-device', `virtio-net-pci,netdev=net0,mac=${GUEST_MAC}`,
+    '-device', 'virtio-rng-pci',
+  ];
 }
