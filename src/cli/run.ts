@@ -36,6 +36,7 @@ import type { Strategy } from '../transaction/snapshot.js';
 import { parseArgs, UsageError } from './args.js';
 import { runHelp } from './run-help.js';
 import { checkTrust } from './run-trust.js';
+import { catchUpBootedSystem } from './run-booted.js';
 import type { TrustOutcome } from './run-trust.js';
 import { TRUST_DIR } from '../trust/policy.js';
 import type { Output } from './output.js';
@@ -206,6 +207,7 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
     const state = strategy.kind === 'snapshot' ? 'the lines above say whether the new snapshot was deleted or is already the default' : asBefore(strategy);
     return failure(io, boot, found, 'commit', (e as Error).message, state);
   }
+  if (booted && result.config !== undefined) await catchUpBootedSystem(result.config, log);
   if (json) io.out(JSON.stringify({ ok: true, source: found.source, strategy: strategy.kind, ...(result.report ? { report: result.report } : {}) }, null, 2));
   else for (const line of summary) io.out(line);
   const medium = found.medium;

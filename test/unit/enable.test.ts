@@ -141,3 +141,15 @@ describe('flint run --booted: the first boot as systemd decided it', () => {
     expect(bootedFirstBoot(root)).toMatchObject({ firstBoot: false });
   });
 });
+
+describe('flint run --booted: what the running system is caught up on', () => {
+  it('starts the units the config enables and its containers, not targets or templates', async () => {
+    const { unitsToStart } = await import('../../src/cli/run-booted.js');
+    const config = {
+      version: 1,
+      systemd: { units: [{ name: 'a.service', enabled: true }, { name: 'b.service', enabled: false }, { name: 'c.target', enabled: true }, { name: 'd@.service', enabled: true }, { name: 'e.timer', enabled: true }] },
+      containers: [{ name: 'box', image: 'x' }, { name: 'off', image: 'x', enabled: false }],
+    } as unknown as Parameters<typeof unitsToStart>[0];
+    expect(unitsToStart(config)).toEqual([['a.service'], ['e.timer'], ['box.service', 'container-box.service']]);
+  });
+});

@@ -33,9 +33,27 @@ async function chroot(root: string, argv: string[], what: string): Promise<void>
   if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${(r.stdout + r.stderr).split('\n').slice(-30).join('\n')}`);
 }
 
-async function prepareTree(tree: string, uuid: string, kver: string): Promise<void> {
+/** A stock image as flint finds it, or with cloud-init (a Debian cloud image, for the NoCloud seed test). */
+export type StockVariant = 'plain' | 'cloud-init';
+const VARIANT_PACKAGES: Readonly<Record<StockVariant, readonly string[]>> = { plain: [], 'cloud-init': ['cloud-init'] };
+
+async function addPackages(tree: string, packages: readonly string[]): Promise<void> {
+  if (packages.length === 0) return;
+  await fs.copyFile('/etc/resolv.conf', path.join(tree, 'etc/resolv.conf'));
+  await fs.writeFile(path.join(tree, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  await chroot(tree, ['apt-get', 'update', '-qq'], 'apt-get update');
+  await chroot(tree, ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...packages], `apt-get install ${packages.join(' ')}`);
+  await chroot(tree, ['apt-get', 'clean'], 'apt-get clean');
+  await fs.rm(path.join(tree, 'usr/sbin/policy-rc.d'), { force: true });
+  await fs.writeFile(path.join(tree, 'etc/resolv.conf'), '');
+  await fs.rm(path.join(tree, 'var/lib/apt/lists'), { recursive: true, force: true });
+  await fs.mkdir(path.join(tree, 'var/lib/apt/lists/partial'), { recursive: true });
+}
+
+async function prepareTree(tree: string, uuid: string, kver: string, variant: StockVariant): Promise<void> {
   // Offline: dpkg only removes. --auto-remove takes libnode and the node-* packages too.
   await chroot(tree, ['apt-get', 'purge', '-y', '-qq', '--auto-remove', 'nodejs'], 'apt-get purge nodejs');
+  await addPackages(tree, VARIANT_PACKAGES[variant]);
   const left = await inChroot(tree, ['sh', '-c', 'command -v node nodejs; ls -d /usr/share/nodejs /usr/lib/node_modules 2>/dev/null; true']);
   if (left.stdout.trim() !== '') throw new Error(`node is still in the stock image after the purge: ${left.stdout.trim()}`);
   await fs.writeFile(path.join(tree, 'etc/fstab'), `UUID=${uuid} / ext4 defaults 0 1\n`);
@@ -49,14 +67,14 @@ async function prepareTree(tree: string, uuid: string, kver: string): Promise<vo
   await chroot(tree, ['dracut', '--no-hostonly', '--force', '--quiet', '--kver', kver, `/boot/initrd.img-${kver}`], 'dracut (stock initramfs)');
 }
 
-async function build(dir: string, log: (line: string) => void): Promise<StockImage> {
+async function build(dir: string, variant: StockVariant, log: (line: string) => void): Promise<StockImage> {
   const base = await guestRoot();
   const kver = await kernelVersion(base);
   const tree = path.join(dir, 'tree');
-  log('stock image: copying the guest root, purging nodejs, building a stock initramfs with dracut');
+  log(`stock image (${variant}): copying the guest root, purging nodejs${variant === 'plain' ? '' : `, adding ${VARIANT_PACKAGES[variant].join(' ')}`}, building a stock initramfs with dracut`);
   await sh('cp', ['-a', '--reflink=auto', '--', base, tree], 10 * 60_000);
   const uuid = randomUUID();
-  await prepareTree(tree, uuid, kver);
+  await prepareTree(tree, uuid, kver, variant);
   const disk = path.join(dir, 'disk.raw');
   await sh('truncate', ['-s', DISK_SIZE, disk]);
   await sh('sfdisk', ['--quiet', '--label', 'gpt', disk], 60_000, `size=${ROOT_PART_MIB}MiB, type=linux, name=root\n`);
@@ -72,21 +90,26 @@ async function build(dir: string, log: (line: string) => void): Promise<StockIma
   return { dir, disk, ...meta };
 }
 
-function stockKey(): string {
-  return createHash('sha256').update(`v${STOCK_VERSION}:${guestKey()}:${DISK_SIZE}:${ROOT_PART_MIB}`).digest('hex').slice(0, 12);
+function stockKey(variant: StockVariant): string {
+  const packages = VARIANT_PACKAGES[variant];
+  return createHash('sha256').update(`v${STOCK_VERSION}:${guestKey()}:${DISK_SIZE}:${ROOT_PART_MIB}${packages.length > 0 ? `:${packages.join(',')}` : ''}`).digest('hex').slice(0, 12);
 }
 
-let pending: Promise<StockImage> | undefined;
+const pending = new Map<StockVariant, Promise<StockImage>>();
 
 /** The cached stock image, built when missing (a few minutes: a copy of the guest root and one dracut run). */
-export function stockImage(log: (line: string) => void = () => undefined): Promise<StockImage> {
-  pending ??= ensure(log);
-  return pending;
+export function stockImage(log: (line: string) => void = () => undefined, variant: StockVariant = 'plain'): Promise<StockImage> {
+  let p = pending.get(variant);
+  if (p === undefined) {
+    p = ensure(log, variant);
+    pending.set(variant, p);
+  }
+  return p;
 }
 
-async function ensure(log: (line: string) => void): Promise<StockImage> {
+async function ensure(log: (line: string) => void, variant: StockVariant): Promise<StockImage> {
   const cache = cacheBase();
-  const name = `vm-stock-${stockKey()}`;
+  const name = `vm-stock-${variant === 'plain' ? '' : `${variant}-`}${stockKey(variant)}`;
   const finalDir = path.join(cache, name);
   const read = async (): Promise<StockImage> => {
     const meta = JSON.parse(await fs.readFile(path.join(finalDir, 'image.json'), 'utf8')) as { rootUuid: string; kernelVersion: string };
@@ -100,7 +123,7 @@ async function ensure(log: (line: string) => void): Promise<StockImage> {
     await removeTree(buildDir);
     try {
       await fs.mkdir(buildDir, { recursive: true });
-      await build(buildDir, log);
+      await build(buildDir, variant, log);
       await fs.rename(buildDir, finalDir);
     } catch (err) {
       await removeTree(buildDir).catch(() => undefined);
