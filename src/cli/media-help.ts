@@ -85,7 +85,7 @@ export const imageHelp = `Usage: flint image apply DISK.img CONFIG [--scripts] [
           chroot (qemu-user for a foreign architecture); flint then runs before
           the root is used. Otherwise (initramfs-tools, as on Debian and Raspberry
           Pi OS, or no initramfs) flint-firstboot.service runs it in the booted
-          root, once (ConditionFirstBoot=), before the network and sshd. Images
+          root, once, before the network and sshd. Images
           without systemd are refused. The way and the reason are printed; a
           second run changes nothing; nothing else in the image changes. Needs
           root.

@@ -36,8 +36,10 @@ Options:
   --trust-dir DIR trusted certificates for signed configs (default /etc/flint/trust)
   --booted        run in the booted system, as flint-firstboot.service does on an
                   image flint image enable gave a first-boot unit: the root is /,
-                  systemd's ConditionFirstBoot= has decided it is the first boot,
-                  and changes go in place under the journal (no snapshot)
+                  the first boot is the one without /etc/.flint-result.json and
+                  /var/lib/flint/first-boot-without-config (written when it
+                  finds no config), and changes go in place under the journal
+                  (no snapshot)
   --json          print the apply result as JSON
   -h, --help      show this help
 

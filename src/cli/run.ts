@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseCmdline } from '../discover/cmdline.js';
 import type { BootOptions } from '../discover/cmdline.js';
-import { bootedFirstBoot, detectFirstBoot, DONE_MARKER } from '../discover/firstboot.js';
+import { bootedFirstBoot, detectFirstBoot, DONE_MARKER, NO_CONFIG_MARKER } from '../discover/firstboot.js';
 import { machineFacts } from '../discover/facts.js';
 import { defaultTimeoutMs, discover, DiscoveryError } from '../discover/sources.js';
 import type { Found } from '../discover/sources.js';
@@ -100,6 +100,7 @@ export async function runRun(argv: readonly string[], io: Output): Promise<numbe
       return failed(boot, io);
     }
     io.out('no flint config found; booting unconfigured');
+    if (booted) markNoConfig(paths.sysroot, io);
     return 0;
   }
   const trust = await checkTrust(found.configFile, boot, paths.trustDir, (line) => io.err(`flint: ${line}`));
@@ -283,6 +284,15 @@ export function hostKeyFingerprints(root: string): string[] {
     out.push(`SHA256:${fp} (${type})`);
   }
   return out;
+}
+
+/** --booted: this first boot found no config, so the next boot is not a first boot (firstboot.ts). */
+function markNoConfig(root: string, io: Output): void {
+  try {
+    new TargetRoot(root).writeFile(NO_CONFIG_MARKER, Buffer.from(`no config was found at ${new Date().toISOString()}; delete this file to look again at the next boot\n`), 0o644, 0, 0);
+  } catch (e) {
+    io.err(`flint: could not write ${NO_CONFIG_MARKER} (${(e as Error).message}): the next boot looks for a config again`);
+  }
 }
 
 /** The marker that makes the next boot not a first boot (firstboot.ts), in the root just configured. */

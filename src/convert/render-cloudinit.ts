@@ -208,7 +208,9 @@ function systemd(o: Out, c: FlintConfig): void {
     if (u.contents !== undefined) o.writeFiles.push({ path: `/etc/systemd/system/${u.name}`, content: u.contents, permissions: '0644' });
     for (const d of u.dropins ?? []) o.writeFiles.push({ path: `/etc/systemd/system/${u.name}.d/${d.name}`, content: d.contents, permissions: '0644' });
     if (u.masked === true) o.command(['systemctl', 'mask', u.name], 'cloud-init has no systemd units');
-    else if (u.enabled === true) o.command(['systemctl', 'enable', u.name], 'cloud-init has no systemd units');
+    // --now: runcmd runs late in the first boot (cloud-final), when systemd has already
+    // queued the boot's jobs; enabling alone would start the unit only at the next boot.
+    else if (u.enabled === true) o.command(['systemctl', 'enable', '--now', u.name], 'cloud-init has no systemd units');
     else if (u.enabled === false) o.command(['systemctl', 'disable', u.name], 'cloud-init has no systemd units');
   }
   if (sd.default_target !== undefined) o.command(['systemctl', 'set-default', sd.default_target], 'cloud-init has no default target');

@@ -45,11 +45,18 @@ export function detectFirstBoot(sysroot: string, boot: Pick<BootOptions, 'firstb
 }
 
 /**
- * In the booted root (flint run --booted), systemd has decided: flint-firstboot.service
- * runs only under ConditionFirstBoot=yes, and by then systemd has filled in
- * /etc/machine-id. Only flint's own marker can still say it is done.
+ * Left by `flint run --booted` when the first boot found no config: that boot was the
+ * first, and the next one is not (as the machine-id rule says for the initramfs).
+ */
+export const NO_CONFIG_MARKER = '/var/lib/flint/first-boot-without-config';
+
+/**
+ * In the booted root (flint run --booted) /etc/machine-id cannot tell: systemd has
+ * written a new ID into it before any unit ran. flint's own markers decide instead:
+ * configured (DONE_MARKER), or a first boot that found no config (NO_CONFIG_MARKER).
  */
 export function bootedFirstBoot(root: string): FirstBoot {
   if (existsSync(join(root, DONE_MARKER.slice(1)))) return { firstBoot: false, reason: `${DONE_MARKER} says flint already configured it` };
-  return { firstBoot: true, reason: 'systemd calls this the first boot (ConditionFirstBoot= of flint-firstboot.service)' };
+  if (existsSync(join(root, NO_CONFIG_MARKER.slice(1)))) return { firstBoot: false, reason: `${NO_CONFIG_MARKER} says the first boot found no config` };
+  return { firstBoot: true, reason: `neither ${DONE_MARKER} nor ${NO_CONFIG_MARKER} is there (flint-firstboot.service)` };
 }

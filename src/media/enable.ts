@@ -9,7 +9,7 @@
  *   in the initramfs, before the root is used: storage, snapshots, everything.
  * - first-boot unit: the image boots systemd but has no dracut (initramfs-tools, as on
  *   Debian and Raspberry Pi OS, or no initramfs at all). flint-firstboot.service runs
- *   flint in the booted root, once (ConditionFirstBoot=), after the local filesystems
+ *   flint in the booted root, once (flint's own markers), after the local filesystems
  *   and before the network and sshd.
  * Anything else (no systemd) is refused. A stamp (/usr/lib/flint/enabled.json) records
  * what was added and each initramfs's digest, so a second run finds nothing to do.

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ImageError } from '../../src/media/disk-image.js';
 import { chooseWay, enableRoot, kernelsOf, rootArch, STAMP_PATH } from '../../src/media/enable.js';
 import { elfArch, findExecutable } from '../../src/media/executable.js';
-import { bootedFirstBoot, DONE_MARKER } from '../../src/discover/firstboot.js';
+import { bootedFirstBoot, DONE_MARKER, NO_CONFIG_MARKER } from '../../src/discover/firstboot.js';
 
 /** A small executable of this machine's architecture, standing in for the 88 MB flint. */
 const ELF = '/usr/bin/true';
@@ -106,7 +106,8 @@ describe('the first-boot-unit way on a root', () => {
     expect(readFileSync(join(root, 'usr/lib/flint/flint')).equals(readFileSync(ELF))).toBe(true);
     expect(statSync(join(root, 'usr/lib/flint/flint')).mode & 0o777).toBe(0o755);
     const unit = readFileSync(join(root, 'usr/lib/systemd/system/flint-firstboot.service'), 'utf8');
-    expect(unit).toMatch(/^ConditionFirstBoot=yes$/m);
+    expect(unit).toMatch(/^ConditionPathExists=!\/etc\/\.flint-result\.json$/m);
+    expect(unit).toMatch(/^ConditionPathExists=!\/var\/lib\/flint\/first-boot-without-config$/m);
     expect(unit).toMatch(/^ExecStart=\/usr\/lib\/flint\/flint run --booted$/m);
     expect(unit).toMatch(/^Before=.*network-pre\.target.*ssh\.service/m);
     expect(readlinkSync(join(root, 'usr/lib/systemd/system/sysinit.target.wants/flint-firstboot.service'))).toBe('../flint-firstboot.service');
@@ -137,6 +138,10 @@ describe('flint run --booted: the first boot as systemd decided it', () => {
   it('is the first boot until flint has written its marker', () => {
     const root = tree({ 'etc/machine-id': '4f0c1f6bd1c84e5c9a7f1b0ff0a1e2d3\n' });
     expect(bootedFirstBoot(root)).toMatchObject({ firstBoot: true });
+    mkdirSync(join(root, 'var/lib/flint'), { recursive: true });
+    writeFileSync(join(root, NO_CONFIG_MARKER.slice(1)), 'x');
+    expect(bootedFirstBoot(root)).toMatchObject({ firstBoot: false, reason: expect.stringContaining('found no config') });
+    rmSync(join(root, NO_CONFIG_MARKER.slice(1)));
     writeFileSync(join(root, DONE_MARKER.slice(1)), '{}');
     expect(bootedFirstBoot(root)).toMatchObject({ firstBoot: false });
   });

@@ -192,7 +192,7 @@ describe('render to cloud-init: the seed', () => {
 
   it('lists runcmd commands as notes', () => {
     const r = render('version: 1\ndirectories: [{path: /srv/x, mode: "0750"}]\nsystemd: {units: [{name: a.service, contents: "[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n", enabled: true}]}\n');
-    expect(r.notes).toEqual(['runcmd: install -d -m 0750 /srv/x (cloud-init has no directories)', 'runcmd: systemctl enable a.service (cloud-init has no systemd units)']);
+    expect(r.notes).toEqual(['runcmd: install -d -m 0750 /srv/x (cloud-init has no directories)', 'runcmd: systemctl enable --now a.service (cloud-init has no systemd units)']);
   });
 });
 

@@ -41,8 +41,6 @@ network:
         addresses: [${STATIC_ADDRESS}]
         gateway: ${GATEWAY}
         dns: [10.0.2.3]
-      ipv6:
-        method: disabled
 files:
   - path: /etc/motd
     mode: "0644"
