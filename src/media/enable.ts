@@ -277,23 +277,16 @@ export async function enableRoot(root: string, o: EnableOptions, programUrl: str
   const binary = await readFile(exe);
   const adds = additions(choice, binary, o.trust);
   const stamp = readStamp(root);
-  const initrdSizes = (when: 'before' | 'after', acc: EnableResult['initrds']) => {
-    if (choice.way !== 'dracut') return;
-    for (const k of choice.kernels) {
-      const size = lstatSync(join(root, k.initrd)).size;
-      const e = acc.find((i) => i.path === k.initrd) ?? acc[acc.push({ path: k.initrd, before: size, after: size }) - 1]!;
-      e[when] = size;
-    }
-  };
-  const initrds: EnableResult['initrds'] = [];
-  initrdSizes('before', initrds);
+  const kernels = choice.way === 'dracut' ? choice.kernels : [];
+  const sizeOf = (k: Kernel) => lstatSync(join(root, k.initrd)).size;
+  const initrds: EnableResult['initrds'] = kernels.map((k) => ({ path: k.initrd, before: sizeOf(k), after: sizeOf(k) }));
   const result = (changed: boolean): EnableResult => ({ way: choice.way, why: choice.why, arch, changed, addedBytes: adds.reduce((n, a) => n + (a.data?.length ?? 0), 0), initrds, flint: exe });
   if (alreadyEnabled(root, choice, adds, stamp)) return result(false);
 
-  const need = binary.length + 16 * 1024 * 1024 + (choice.way === 'dracut' ? Math.max(...initrds.map((i) => i.before)) + 64 * 1024 * 1024 : 0);
+  const need = binary.length + 16 * 1024 * 1024 + (kernels.length > 0 ? Math.max(...initrds.map((i) => i.before)) + 64 * 1024 * 1024 : 0);
   const free = freeBytes(root, FLINT_PATH);
   if (free < need) throw new ImageError(`the image's root has ${Math.floor(free / 1048576)} MiB free; enabling flint needs about ${Math.ceil(need / 1048576)} MiB`, 'grow the image and its root partition first (truncate, growpart, resize2fs/btrfs filesystem resize)');
-  if (choice.way === 'dracut') checkChrootable(arch);
+  if (kernels.length > 0) checkChrootable(arch);
 
   const undo: Array<() => Promise<void>> = [];
   try {
@@ -301,12 +294,12 @@ export async function enableRoot(root: string, o: EnableOptions, programUrl: str
   } catch (e) {
     for (const u of undo.reverse()) await u();
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EROFS' || err.code === 'EACCES' || err.code === 'ENOSPC' || err.code === 'EPERM') {
+    // Any file system refusal (read-only, full, a file where a folder must go): said plainly.
+    if (typeof err.code === 'string') {
       throw new ImageError(`cannot write ${err.path ?? 'into the image'}: ${err.code}${err.code === 'EROFS' ? ' (a read-only root, such as a read-only btrfs snapshot of MicroOS)' : ''}`, err.code === 'EROFS' ? 'for a stock MicroOS make a Combustion stick instead, which needs no change to the image: flint drive create CONFIG --for combustion -o stick.img' : undefined);
     }
     throw e;
   }
-  const kernels = choice.way === 'dracut' ? choice.kernels : [];
   try {
     for (const k of kernels) await buildInitrd(root, k, o.log);
     for (const k of kernels) await rename(join(root, newInitrd(k)), join(root, k.initrd));
@@ -315,7 +308,7 @@ export async function enableRoot(root: string, o: EnableOptions, programUrl: str
       way: choice.way,
       arch,
       files: adds.map((a) => a.path),
-      initrds: choice.way === 'dracut' ? choice.kernels.map((k) => ({ path: k.initrd, sha256: sha256(readFileSync(join(root, k.initrd))) })) : [],
+      initrds: kernels.map((k) => ({ path: k.initrd, sha256: sha256(readFileSync(join(root, k.initrd))) })),
     };
     await writeFile(join(root, STAMP_PATH), JSON.stringify(newStamp, null, 2) + '\n', { mode: 0o644 });
   } catch (e) {
@@ -324,6 +317,6 @@ export async function enableRoot(root: string, o: EnableOptions, programUrl: str
     for (const u of undo.reverse()) await u();
     throw e;
   }
-  initrdSizes('after', initrds);
+  for (const [i, k] of kernels.entries()) initrds[i]!.after = sizeOf(k);
   return result(true);
 }

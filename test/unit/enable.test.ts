@@ -126,6 +126,16 @@ describe('the first-boot-unit way on a root', () => {
     expect(() => lstatSync(join(root, 'usr/lib/flint'))).toThrow();
   });
 
+  it('a root it cannot write to: a clear refusal, and what it had added is gone again', async () => {
+    // The unit's folder is a file here: the first files go in, then the unit cannot.
+    const root = tree({ ...SYSTEMD, 'usr/lib/systemd/system': 'not a folder' });
+    const err = await enableRoot(root, opts(ELF), 'file:///x/flint.mjs', '/usr/bin/node').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as ImageError).message).toMatch(/^cannot write .*usr\/lib\/systemd\/system.*: (ENOTDIR|EEXIST)/);
+    expect(() => lstatSync(join(root, 'usr/lib/flint'))).toThrow();
+    expect(readFileSync(join(root, 'usr/lib/systemd/system'), 'utf8')).toBe('not a folder');
+  });
+
   it('installs trusted certificates into /etc/flint/trust', async () => {
     const root = tree({ ...SYSTEMD });
     const pem = '-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n';

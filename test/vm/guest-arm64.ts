@@ -12,10 +12,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { cacheBase, cacheDirName, debianRoot, inChroot } from '../integration/rootfs.js';
+import { cacheBase, cacheDirName, debianRoot } from '../integration/rootfs.js';
 import type { RootRecipe } from '../integration/rootfs.js';
-import { kernelVersion } from './guest-root.js';
-import { attachPartition, exists, removeTree, sh, withLock } from './host.js';
+import { aptInstall, kernelVersion } from './guest-root.js';
+import { attachPartition, cachedBuild, exists, removeTree, sh } from './host.js';
 import { HOSTKEYS_UNIT } from './image.js';
 
 /** debootstrap's part: what a booted machine needs, without the kernel (installed by apt after). */
@@ -53,21 +53,8 @@ Name=en* eth*
 DHCP=yes
 `;
 
-async function chroot(root: string, argv: string[], what: string): Promise<void> {
-  const r = await inChroot(root, argv, { timeoutMs: 40 * 60_000, mounts: ['proc', 'dev'], env: { DEBIAN_FRONTEND: 'noninteractive' } });
-  if (r.code !== 0) throw new Error(`${what} in the arm64 root failed (exit ${r.code}):\n${(r.stdout + r.stderr).split('\n').slice(-30).join('\n')}`);
-}
-
 async function prepareTree(tree: string, rootUuid: string): Promise<void> {
-  await fs.copyFile('/etc/resolv.conf', path.join(tree, 'etc/resolv.conf'));
-  await fs.writeFile(path.join(tree, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  await chroot(tree, ['apt-get', 'update', '-qq'], 'apt-get update');
-  await chroot(tree, ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...KERNEL_PACKAGES], 'apt-get install (kernel, initramfs-tools)');
-  await chroot(tree, ['apt-get', 'clean'], 'apt-get clean');
-  await fs.rm(path.join(tree, 'usr/sbin/policy-rc.d'), { force: true });
-  await fs.writeFile(path.join(tree, 'etc/resolv.conf'), '');
-  await fs.rm(path.join(tree, 'var/lib/apt/lists'), { recursive: true, force: true });
-  await fs.mkdir(path.join(tree, 'var/lib/apt/lists/partial'), { recursive: true });
+  await aptInstall(tree, KERNEL_PACKAGES, 40 * 60_000);
   const etc = (p: string) => path.join(tree, 'etc', p);
   await fs.writeFile(etc('fstab'), `UUID=${rootUuid} / ext4 defaults 0 1\nPARTLABEL=boot /boot/firmware vfat defaults,nofail 0 2\n`);
   await fs.mkdir(path.join(tree, 'boot/firmware'), { recursive: true });
@@ -134,18 +121,9 @@ async function ensure(log: (line: string) => void): Promise<Arm64Image> {
   const finalDir = path.join(cache, name);
   const read = async (): Promise<Arm64Image> => ({ dir: finalDir, disk: path.join(finalDir, 'disk.raw'), ...(JSON.parse(await fs.readFile(path.join(finalDir, 'image.json'), 'utf8')) as Omit<Arm64Image, 'dir' | 'disk'>) });
   if (await exists(finalDir)) return read();
-  return withLock(path.join(cache, `${name}.lock`), 60 * 60, async () => {
-    if (await exists(finalDir)) return read();
-    const buildDir = path.join(cache, `.build-${name}`);
-    await removeTree(buildDir);
-    try {
-      await fs.mkdir(buildDir, { recursive: true });
-      await build(buildDir, log);
-      await fs.rename(buildDir, finalDir);
-    } catch (err) {
-      await removeTree(buildDir).catch(() => undefined);
-      throw err;
-    }
-    return read();
+  await cachedBuild(finalDir, 60 * 60, async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    await build(dir, log);
   });
+  return read();
 }

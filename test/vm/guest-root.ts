@@ -13,7 +13,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { cacheBase, cacheDirName, debianRoot, inChroot } from '../integration/rootfs.js';
 import { TRIXIE_PODMAN } from '../integration/rootfs-trixie.js';
-import { exists, removeTree, sh, withLock } from './host.js';
+import { cachedBuild, exists, sh } from './host.js';
 
 /** Bump when the build steps below change in a way the package list does not show. */
 const GUEST_VERSION = 1;
@@ -55,24 +55,32 @@ export function guestKey(): string {
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive' };
 
-async function apt(root: string, args: readonly string[], what: string): Promise<void> {
-  const r = await inChroot(root, ['apt-get', ...args], { timeoutMs: 20 * 60_000, env: APT_ENV, mounts: ['proc', 'dev'] });
-  if (r.code !== 0) throw new Error(`${what} in the guest root failed (exit ${r.code}):\n${(r.stdout + r.stderr).split('\n').slice(-40).join('\n')}`);
+async function apt(root: string, args: readonly string[], what: string, timeoutMs: number): Promise<void> {
+  const r = await inChroot(root, ['apt-get', ...args], { timeoutMs, env: APT_ENV, mounts: ['proc', 'dev'] });
+  if (r.code !== 0) throw new Error(`${what} in ${root} failed (exit ${r.code}):\n${(r.stdout + r.stderr).split('\n').slice(-40).join('\n')}`);
+}
+
+/**
+ * Installs PACKAGES with apt in a chroot of ROOT (a scrubbed Debian root), leaving no
+ * trace of the install: the host's resolv.conf for the download only, no daemon started
+ * (policy-rc.d), no package lists or archives kept. TIMEOUTMS per apt call: under
+ * qemu-user a kernel's postinst takes many minutes.
+ */
+export async function aptInstall(root: string, packages: readonly string[], timeoutMs = 20 * 60_000): Promise<void> {
+  await fs.copyFile('/etc/resolv.conf', path.join(root, 'etc/resolv.conf'));
+  await fs.writeFile(path.join(root, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  await apt(root, ['update', '-qq'], 'apt-get update', timeoutMs);
+  await apt(root, ['install', '-y', '-qq', '--no-install-recommends', ...packages], `apt-get install ${packages.join(' ')}`, timeoutMs);
+  await apt(root, ['clean'], 'apt-get clean', timeoutMs);
+  await fs.rm(path.join(root, 'usr/sbin/policy-rc.d'), { force: true });
+  await fs.writeFile(path.join(root, 'etc/resolv.conf'), '');
+  await fs.rm(path.join(root, 'var/lib/apt/lists'), { recursive: true, force: true });
+  await fs.mkdir(path.join(root, 'var/lib/apt/lists/partial'), { recursive: true });
 }
 
 async function build(base: string, dir: string): Promise<void> {
   await sh('cp', ['-a', '--reflink=auto', '--', base, dir], 10 * 60_000);
-  // The base root's resolv.conf is empty (scrubbed): apt needs the host's for this build only.
-  await fs.copyFile('/etc/resolv.conf', path.join(dir, 'etc/resolv.conf'));
-  // No daemon may start inside the chroot.
-  await fs.writeFile(path.join(dir, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  await apt(dir, ['update', '-qq'], 'apt-get update');
-  await apt(dir, ['install', '-y', '-qq', '--no-install-recommends', ...GUEST_PACKAGES], 'apt-get install');
-  await apt(dir, ['clean'], 'apt-get clean');
-  await fs.rm(path.join(dir, 'usr/sbin/policy-rc.d'), { force: true });
-  await fs.writeFile(path.join(dir, 'etc/resolv.conf'), '');
-  await fs.rm(path.join(dir, 'var/lib/apt/lists'), { recursive: true, force: true });
-  await fs.mkdir(path.join(dir, 'var/lib/apt/lists/partial'), { recursive: true });
+  await aptInstall(dir, GUEST_PACKAGES);
   // The kernel's postinst made a host-only initramfs; every image gets its own.
   for (const entry of await fs.readdir(path.join(dir, 'boot'))) {
     if (entry.startsWith('initrd.img-')) await fs.rm(path.join(dir, 'boot', entry));
@@ -98,19 +106,8 @@ async function ensure(): Promise<string> {
   const finalDir = path.join(cache, name);
   if (await exists(finalDir)) return finalDir;
   const base = await debianRoot(TRIXIE_PODMAN);
-  return withLock(path.join(cache, `${name}.lock`), 30 * 60, async () => {
-    if (await exists(finalDir)) return finalDir;
-    const buildDir = path.join(cache, `.build-${name}`);
-    await removeTree(buildDir);
-    try {
-      await build(base, buildDir);
-      await fs.rename(buildDir, finalDir);
-    } catch (err) {
-      await removeTree(buildDir).catch(() => undefined);
-      throw err;
-    }
-    return finalDir;
-  });
+  await cachedBuild(finalDir, 30 * 60, (dir) => build(base, dir));
+  return finalDir;
 }
 
 /** The kernel version installed in a guest root (the one /boot/vmlinuz-* holds). */

@@ -110,3 +110,27 @@ export async function attachPartition(image: string, n: number): Promise<{ dev: 
     },
   };
 }
+
+/**
+ * A cache folder that is built once: when FINALDIR is missing, BUILD fills
+ * .build-NAME beside it under a lock (other test files and processes wait for that one
+ * build), which is then renamed into place, so FINALDIR only ever holds a finished
+ * build. The build folder does not exist yet when BUILD starts. Returns whether it was
+ * built by this call.
+ */
+export async function cachedBuild(finalDir: string, waitSeconds: number, build: (buildDir: string) => Promise<void>): Promise<boolean> {
+  if (await exists(finalDir)) return false;
+  const buildDir = path.join(path.dirname(finalDir), `.build-${path.basename(finalDir)}`);
+  return withLock(`${finalDir}.lock`, waitSeconds, async () => {
+    if (await exists(finalDir)) return false;
+    await removeTree(buildDir);
+    try {
+      await build(buildDir);
+      await fs.rename(buildDir, finalDir);
+    } catch (err) {
+      await removeTree(buildDir).catch(() => undefined);
+      throw err;
+    }
+    return true;
+  });
+}

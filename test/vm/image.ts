@@ -14,7 +14,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { cacheBase, inChroot } from '../integration/rootfs.js';
 import { guestKey, guestRoot, kernelVersion } from './guest-root.js';
-import { attachPartition, exists, removeTree, sh, withLock } from './host.js';
+import { attachPartition, cachedBuild, exists, removeTree, sh } from './host.js';
 
 /** Bump when the layout below changes. */
 const IMAGE_VERSION = 2;
@@ -207,22 +207,13 @@ async function ensure(log: (line: string) => void): Promise<GuestImage> {
   }
   log('building the guest root and image (cached; minutes the first time)');
   await guestRoot();
-  return withLock(path.join(cache, `${name}.lock`), 30 * 60, async () => {
-    if (await exists(finalDir)) return read();
-    const buildDir = path.join(cache, `.build-${name}`);
-    await removeTree(buildDir);
-    try {
-      await fs.mkdir(buildDir, { recursive: true });
-      await build(buildDir, files, log);
-      await fs.rm(path.join(buildDir, 'mnt'), { recursive: true, force: true });
-      await fs.rename(buildDir, finalDir);
-    } catch (err) {
-      await removeTree(buildDir).catch(() => undefined);
-      throw err;
-    }
-    await pruneOldImages(cache, name);
-    return read();
+  const built = await cachedBuild(finalDir, 30 * 60, async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    await build(dir, files, log);
+    await fs.rm(path.join(dir, 'mnt'), { recursive: true, force: true });
   });
+  if (built) await pruneOldImages(cache, name);
+  return read();
 }
 
 /**

@@ -12,8 +12,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { cacheBase, inChroot } from '../integration/rootfs.js';
-import { guestKey, guestRoot, kernelVersion } from './guest-root.js';
-import { attachPartition, exists, removeTree, sh, withLock } from './host.js';
+import { aptInstall, guestKey, guestRoot, kernelVersion } from './guest-root.js';
+import { attachPartition, cachedBuild, exists, removeTree, sh } from './host.js';
 import { HOSTKEYS_UNIT } from './image.js';
 
 /** Bump when the layout below changes. */
@@ -37,23 +37,10 @@ async function chroot(root: string, argv: string[], what: string): Promise<void>
 export type StockVariant = 'plain' | 'cloud-init';
 const VARIANT_PACKAGES: Readonly<Record<StockVariant, readonly string[]>> = { plain: [], 'cloud-init': ['cloud-init'] };
 
-async function addPackages(tree: string, packages: readonly string[]): Promise<void> {
-  if (packages.length === 0) return;
-  await fs.copyFile('/etc/resolv.conf', path.join(tree, 'etc/resolv.conf'));
-  await fs.writeFile(path.join(tree, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  await chroot(tree, ['apt-get', 'update', '-qq'], 'apt-get update');
-  await chroot(tree, ['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...packages], `apt-get install ${packages.join(' ')}`);
-  await chroot(tree, ['apt-get', 'clean'], 'apt-get clean');
-  await fs.rm(path.join(tree, 'usr/sbin/policy-rc.d'), { force: true });
-  await fs.writeFile(path.join(tree, 'etc/resolv.conf'), '');
-  await fs.rm(path.join(tree, 'var/lib/apt/lists'), { recursive: true, force: true });
-  await fs.mkdir(path.join(tree, 'var/lib/apt/lists/partial'), { recursive: true });
-}
-
 async function prepareTree(tree: string, uuid: string, kver: string, variant: StockVariant): Promise<void> {
   // Offline: dpkg only removes. --auto-remove takes libnode and the node-* packages too.
   await chroot(tree, ['apt-get', 'purge', '-y', '-qq', '--auto-remove', 'nodejs'], 'apt-get purge nodejs');
-  await addPackages(tree, VARIANT_PACKAGES[variant]);
+  if (VARIANT_PACKAGES[variant].length > 0) await aptInstall(tree, VARIANT_PACKAGES[variant]);
   const left = await inChroot(tree, ['sh', '-c', 'command -v node nodejs; ls -d /usr/share/nodejs /usr/lib/node_modules 2>/dev/null; true']);
   if (left.stdout.trim() !== '') throw new Error(`node is still in the stock image after the purge: ${left.stdout.trim()}`);
   await fs.writeFile(path.join(tree, 'etc/fstab'), `UUID=${uuid} / ext4 defaults 0 1\n`);
@@ -117,20 +104,11 @@ async function ensure(log: (line: string) => void, variant: StockVariant): Promi
   };
   if (await exists(finalDir)) return read();
   await guestRoot();
-  return withLock(path.join(cache, `${name}.lock`), 30 * 60, async () => {
-    if (await exists(finalDir)) return read();
-    const buildDir = path.join(cache, `.build-${name}`);
-    await removeTree(buildDir);
-    try {
-      await fs.mkdir(buildDir, { recursive: true });
-      await build(buildDir, variant, log);
-      await fs.rename(buildDir, finalDir);
-    } catch (err) {
-      await removeTree(buildDir).catch(() => undefined);
-      throw err;
-    }
-    return read();
+  await cachedBuild(finalDir, 30 * 60, async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+    await build(dir, variant, log);
   });
+  return read();
 }
 
 /** Copies a kernel and its initramfs out of partition PART of DISK into DIR, as a boot loader would load them. */
