@@ -18,12 +18,15 @@ import {
   checkUnitName,
   installDirectives,
   isFullyQualifiedImage,
+  NAME_RE,
   normalisePath,
   parseSize,
   unitHasInstallSection,
 } from './checks/names.js';
 import { STANDARD_GROUPS } from './checks/groups.js';
 import { nearest } from './checks/suggest.js';
+import { checkSource, checkVerify } from './checks/source.js';
+import { checkMachine } from './checks/machine.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -71,7 +74,6 @@ function clean(f: { path: PathSeg[]; code: string; severity: 'error' | 'warning'
 /** Users every Linux system has, so ownership by these names needs no declaration. */
 const STANDARD_USERS: ReadonlySet<string> = new Set(['root', 'nobody', 'daemon', 'bin', 'sys', 'adm', 'www-data', 'mail', 'systemd-network', 'messagebus']);
 
-const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 const GPT_TYPES = ['linux', 'swap', 'esp', 'home', 'var'];
 const GUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -93,6 +95,7 @@ export function checkConfig(cfg: unknown, raw: RawLookup): Finding[] {
   checkSystemd(cfg.systemd, r);
   checkContainers(cfg.containers, r);
   checkKernelArguments(cfg.kernel_arguments, r);
+  checkMachine(cfg, r);
   checkScripts(cfg.scripts, r);
   checkHosts(cfg.hosts, r);
   return r.findings;
@@ -185,6 +188,10 @@ function checkUsers(cfg: Obj, declaredGroups: Set<string>, r: Reporter): void {
       if (name === 'root' && uid !== 0) r.error(at('uid'), 'root-uid', 'root must have uid 0');
     }
     for (const [g, j] of strs(u.groups)) {
+      if (g === '' || /[\s:,/]/.test(g)) {
+        r.error(at('groups', j), 'group-name', `"${g}" cannot be a group name: /etc/group has no room for blanks, ":", "," or "/" in one`, 'write the group\'s name as the target has it, e.g. i2c');
+        continue;
+      }
       if (declaredGroups.has(g) || userNames.has(g) || STANDARD_GROUPS.has(g)) continue;
       const near = nearest(g, knownGroups);
       r.warn(at('groups', j), 'unknown-group', `group "${g}" is neither declared under groups: nor a standard group; it must already exist in the target`, near !== undefined ? `did you mean "${near}"? Otherwise declare it under groups:` : 'declare it under groups: so flint creates it');
@@ -511,36 +518,9 @@ function checkFile(f: Obj, at: PathSeg[], r: Reporter): void {
   if (b64 !== undefined && !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(b64)) r.error([...at, 'contents_base64'], 'base64', 'this is not valid base64', 'encode the file with `base64 -w0 FILE`');
   const source = str(f.source);
   if (source !== undefined) checkSource([...at, 'source'], source, f.verify !== undefined, r);
-  const verify = str(f.verify);
-  if (verify !== undefined && !/^(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})$/.test(verify)) {
-    r.error([...at, 'verify'], 'verify', 'verify is sha256-HEX (64 hex digits) or sha512-HEX (128 hex digits), in lower case', 'compute it with `sha256sum FILE` and write sha256-<the digits>');
-  }
+  checkVerify([...at, 'verify'], f.verify, r);
   if (f.compression !== undefined && f.contents !== undefined) r.error([...at, 'compression'], 'compression', 'compression applies to source or contents_base64 data, not to plain contents', 'remove compression:', 'key');
   if (f.append === true && f.overwrite === false) r.error([...at, 'append'], 'append-overwrite', 'append: true adds to an existing file, which overwrite: false forbids', 'remove one of them', 'key');
-}
-
-function checkSource(at: PathSeg[], source: string, hasVerify: boolean, r: Reporter): void {
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(source)?.[1]?.toLowerCase();
-  if (scheme === 'data') {
-    if (!/^data:[^,]*,/.test(source)) r.error(at, 'source', 'a data: URL needs a comma before its data', 'write data:,TEXT or data:;base64,BASE64');
-    return;
-  }
-  if (scheme === 'file') {
-    const rel = source.slice('file:'.length);
-    if (rel.startsWith('/') || rel === '' || rel.split('/').includes('..')) {
-      r.error(at, 'source', 'a file: source is a path relative to the config\'s folder on the medium, without "..", e.g. file:payload/motd');
-    }
-    return;
-  }
-  if (scheme === 'https') {
-    if (!hasVerify) r.error(at, 'source-verify', 'an https source needs verify:, so a changed or tampered download is refused', 'add verify: sha256-<64 hex digits> (`sha256sum FILE`)');
-    return;
-  }
-  if (scheme === 'http') {
-    r.error(at, 'source', 'plain http is not accepted: anyone on the network could change the file', 'use https:// together with verify:');
-    return;
-  }
-  r.error(at, 'source', scheme === undefined ? 'a source is a URL: data:, file: or https:' : `unsupported source scheme "${scheme}:"`, 'use data:, file: (a path on the medium) or https:// with verify:');
 }
 
 function checkSystemd(systemd: unknown, r: Reporter): void {

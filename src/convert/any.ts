@@ -43,7 +43,10 @@ export function validateAny(file: string, text?: string): AnyValidation {
     }
     case 'ignition': {
       const r = fromIgnition(file, body);
-      return finish(format, file, r.config, r.diagnostics, r.deviations);
+      const beside = existsSync(join(dirname(file), COMBUSTION_BESIDE));
+      if (!beside || r.config === undefined) return finish(format, file, r.config, r.diagnostics, r.deviations);
+      const config = { ...r.config, scripts: [...(Array.isArray(r.config.scripts) ? (r.config.scripts as unknown[]) : []), combustionScript(COMBUSTION_BESIDE)] };
+      return finish(format, file, config, r.diagnostics, [...r.deviations, `${COMBUSTION_BESIDE} beside it runs after the Ignition config, as combustion.service runs after ignition-complete.target`]);
     }
     case 'cloud-init':
       return fromSeed(seedOf(file, body));
@@ -81,8 +84,15 @@ function fromSeed(seed: NoCloudSeed): AnyValidation {
 
 /** A Combustion script runs as Combustion runs it: one post script, chrooted in the target, cwd its folder. */
 export function combustionConfig(scriptName: string): Record<string, unknown> {
-  return { version: 1, scripts: [{ name: 'combustion', stage: 'post', source: `file:${scriptName}` }] };
+  return { version: 1, scripts: [combustionScript(scriptName)] };
 }
+
+function combustionScript(rel: string): Record<string, unknown> {
+  return { name: 'combustion', stage: 'post', source: `file:${rel}` };
+}
+
+/** Where a Combustion script sits beside an Ignition config that flint copied off a medium holding both. */
+const COMBUSTION_BESIDE = 'combustion/script';
 
 function finish(format: ConfigFormat, file: string, converted: Record<string, unknown> | undefined, diagnostics: Diagnostic[], deviations: string[]): AnyValidation {
   if (converted === undefined || diagnostics.some((d) => d.severity === 'error')) return { format, diagnostics, deviations };

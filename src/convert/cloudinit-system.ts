@@ -49,7 +49,6 @@ function hostnameOf(ud: SeedFile | undefined, md: SeedFile | undefined): string 
   const preferFqdn = ud?.bool(['prefer_fqdn_over_hostname']) === true;
   const fqdn = ud?.str(['fqdn']);
   const name = ud?.str(['hostname']);
-  if (ud?.written(['manage_etc_hosts']) === true) ud.unsupported(['manage_etc_hosts'], 'flint does not write /etc/hosts');
   if (fqdn !== undefined) return preferFqdn ? fqdn : (name ?? fqdn.split('.')[0]);
   if (name !== undefined) return preferFqdn || !name.includes('.') ? name : name.split('.')[0];
   const local = md?.str(['local-hostname']) ?? md?.str(['hostname']);
@@ -121,7 +120,6 @@ function mounts(ud: SeedFile): Filesystem[] {
     if (options.length > 0) fs.mount_options = options;
     out.push(fs);
   });
-  if (ud.written(['swap'])) ud.unsupported(['swap'], 'flint makes no swap files; use a swap partition under storage:');
   return out;
 }
 

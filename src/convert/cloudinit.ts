@@ -17,6 +17,7 @@ import { convertNetwork } from './cloudinit-network.js';
 import { isObj, SeedFile } from './cloudinit-source.js';
 import type { Unsupported } from './cloudinit-source.js';
 import { convertScripts, convertStorage, convertSystem } from './cloudinit-system.js';
+import { convertMachine } from './cloudinit-machine.js';
 import { convertAccounts } from './cloudinit-users.js';
 
 export interface SeedPart {
@@ -70,6 +71,7 @@ const HANDLED = new Set([
   'users', 'groups', 'chpasswd', 'password', 'ssh_authorized_keys', 'ssh_pwauth', 'ssh_deletekeys', 'disable_root', 'system_info',
   'write_files', 'hostname', 'fqdn', 'preserve_hostname', 'prefer_fqdn_over_hostname', 'manage_etc_hosts', 'timezone', 'locale',
   'locale_configfile', 'keyboard', 'growpart', 'resize_rootfs', 'mounts', 'mount_default_fields', 'swap', 'runcmd', 'bootcmd',
+  'ntp', 'ca_certs', 'ca-certs', 'power_state', 'rpi',
 ]);
 const NOTES: Record<string, string> = {
   packages: 'flint installs no packages: build them into the image',
@@ -78,13 +80,10 @@ const NOTES: Record<string, string> = {
   package_reboot_if_required: 'flint installs no packages',
   apt: 'flint installs no packages',
   snap: 'flint installs no packages',
-  ssh_import_id: 'flint fetches no keys: list them in ssh_authorized_keys',
+  ssh_import_id: 'flint downloads nothing that a digest does not pin, and GitHub or Launchpad keys change: list the keys in ssh_authorized_keys',
   ssh_keys: 'flint does not install given host keys (ssh.host_keys is keep or generate)',
   ssh_genkeytypes: 'flint generates ed25519 and RSA host keys with ssh_deletekeys: true',
-  power_state: 'flint does not reboot or power off',
   final_message: 'flint prints its own report',
-  ntp: 'flint configures no time service',
-  ca_certs: 'flint installs no CA certificates; add them under files:',
   network: 'network settings are read from the network-config file only',
 };
 const META_KEYS = new Set(['instance-id', 'local-hostname', 'hostname', 'public-keys', 'public_keys']);
@@ -216,6 +215,12 @@ function build(parts: { ud?: SeedFile; md?: SeedFile; nc?: SeedFile }, options: 
     if (files.length > 0) {
       config.files = files;
       files.forEach((_, i) => origin(['files', i], ud, ['write_files', i]));
+    }
+    const fqdn = ud.str(['fqdn']) ?? ud.str(['hostname']) ?? md?.str(['local-hostname']) ?? md?.str(['hostname']);
+    for (const [k, c] of Object.entries(convertMachine(ud, fqdn))) {
+      config[k] = c.value;
+      origin([k], ud, c.from);
+      if (Array.isArray(c.value)) c.value.forEach((_: unknown, i: number) => origin([k, i], ud, k === 'ca_certificates' ? [...c.from, i] : c.from));
     }
     const scripts = [...convertScripts(ud), ...extraScripts];
     if (scripts.length > 0) {

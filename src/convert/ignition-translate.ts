@@ -366,6 +366,7 @@ function link(t: Translator, l: Obj, i: number): Obj {
     out.hard = true;
     if (isObj(l.user) || isObj(l.group)) t.warn([...at, isObj(l.user) ? 'user' : 'group'], 'the owner of a hard link is the owner of its file: user and group are ignored here, as Ignition does');
   } else owners(l, out);
+  if (l.overwrite === true && l.hard !== true) out.overwrite = true;
   if (l.overwrite === false) t.warn([...at, 'overwrite'], 'overwrite: false on a link is not honoured: flint replaces an existing link with another target (an existing file or directory is still an error)');
   t.deviations.add('links: an existing symbolic link with another target is replaced (Ignition fails unless overwrite is true)');
   return out;

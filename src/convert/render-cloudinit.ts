@@ -6,6 +6,8 @@
  * module for use that module; what only a command can do goes to runcmd and is listed
  * as a note; the rest is a loss. Pure: payload files come through `read`.
  */
+import { NAME_RE, parseSize } from '../config/checks/names.js';
+import { DEFAULT_SWAP_FILE } from '../steps/swap-file.js';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
@@ -67,6 +69,7 @@ export function renderCloudInit(config: FlintConfig, opts: CloudInitRenderOption
   systemd(o, config);
   scripts(o, config);
   storage(o, config, ud);
+  machine(o, config, ud);
   unsupported(o, config);
   if (o.writeFiles.length > 0) ud.write_files = o.writeFiles;
   if (o.runcmd.length > 0) ud.runcmd = o.runcmd;
@@ -106,16 +109,22 @@ function accounts(o: Out, c: FlintConfig, ud: Obj): void {
   });
   if ((c.groups ?? []).length > 0) ud.groups = (c.groups ?? []).map((g) => g.name);
   // No "default" entry: flint makes exactly the users it is given, and so will cloud-init.
-  if ((c.users ?? []).length > 0) ud.users = (c.users ?? []).map((u, i) => user(u, i));
+  if ((c.users ?? []).length > 0) ud.users = (c.users ?? []).map((u, i) => user(o, u, i));
 }
 
-function user(u: User, i: number): Obj {
+function user(o: Out, u: User, i: number): Obj {
   const out: Obj = { name: u.name };
   if (u.gecos !== undefined) out.gecos = u.gecos;
   if (u.uid !== undefined) out.uid = u.uid;
   if (u.home !== undefined) out.homedir = u.home;
   if (u.primary_group !== undefined) out.primary_group = String(u.primary_group);
-  if (u.groups !== undefined && u.groups.length > 0) out.groups = u.groups;
+  // cloud-init creates the groups it is given; groupadd refuses names outside the portable rule.
+  const groups = (u.groups ?? []).filter((g, j) => {
+    if (NAME_RE.test(g)) return true;
+    o.losses.lose(['users', i, 'groups', j], `cloud-init would create the group "${g}", and groupadd refuses that name`, 'use a group name of lower-case letters, digits, "_" and "-"');
+    return false;
+  });
+  if (groups.length > 0) out.groups = groups;
   if (u.shell !== undefined) out.shell = u.shell;
   if (u.system === true) out.system = true;
   if (u.password !== undefined) throw new Error(`users[${i}].password was not hashed before rendering`);
@@ -241,6 +250,50 @@ function storage(o: Out, c: FlintConfig, ud: Obj): void {
   else if (s.grow_root === false) Object.assign(ud, { growpart: { mode: 'off' }, resize_rootfs: false });
   (s.disks ?? []).forEach((_, i) => o.losses.lose(['storage', 'disks', i], 'partitions are not rendered for cloud-init (its disk_setup module is not available on every image and cannot add to a partition table)', 'partition the image beforehand, or use a flint stick'));
   (s.filesystems ?? []).forEach((_, i) => o.losses.lose(['storage', 'filesystems', i], 'filesystems are not rendered for cloud-init', 'make the filesystem in the image beforehand and add the mount with cloud-init\'s mounts: by hand'));
+}
+
+/** The PEM of a CA entry: contents, or a file:/data: source (https ones need the network, which rendering does not use). */
+function caPem(o: Out, c: NonNullable<FlintConfig['ca_certificates']>[number]): string | undefined {
+  if (c.contents !== undefined) return c.contents;
+  if (c.source?.startsWith('file:') === true) return o.opts.read(c.source.slice('file:'.length)).toString('utf8');
+  if (c.source?.startsWith('data:') === true) return decodeDataUrl(c.source)?.toString('utf8');
+  return undefined;
+}
+
+// ---- machine-wide settings ------------------------------------------------------------------
+
+function machine(o: Out, c: FlintConfig, ud: Obj): void {
+  if (c.ntp !== undefined) ud.ntp = { enabled: true, ...(c.ntp.servers !== undefined ? { servers: c.ntp.servers } : {}), ...(c.ntp.pools !== undefined ? { pools: c.ntp.pools } : {}) };
+  const trusted: string[] = [];
+  (c.ca_certificates ?? []).forEach((ca, i) => {
+    const pem = caPem(o, ca);
+    if (pem === undefined) o.losses.lose(['ca_certificates', i, 'source'], 'cloud-init takes the certificate itself, and this one is downloaded', 'paste the PEM under contents:');
+    else trusted.push(pem);
+  });
+  if (trusted.length > 0) ud.ca_certs = { trusted };
+  if ((c.etc_hosts ?? []).length > 0) {
+    const lines = (c.etc_hosts ?? []).map((e) => `${e.address}\t${e.names.join(' ')}\n`).join('');
+    // An address already in the image's /etc/hosts keeps its old line first: a loss only where the resolver reads that one.
+    o.writeFiles.push({ path: '/etc/hosts', content: lines, append: true });
+  }
+  if (c.swap_file !== undefined) {
+    const size = parseSize(c.swap_file.size);
+    if ('bytes' in size) ud.swap = { filename: c.swap_file.path ?? DEFAULT_SWAP_FILE, size: Number(size.bytes) };
+  }
+  const ps = c.power_state;
+  if (ps !== undefined) {
+    const secs = ps.delay_seconds ?? 0;
+    if (secs % 60 !== 0) o.losses.lose(['power_state', 'delay_seconds'], `cloud-init delays in whole minutes: ${secs} s becomes ${Math.ceil(secs / 60)} min`, 'give delay_seconds in multiples of 60');
+    ud.power_state = { mode: ps.mode, delay: secs === 0 ? 'now' : Math.ceil(secs / 60), ...(ps.message !== undefined ? { message: ps.message } : {}) };
+  }
+  const pi = c.raspberry_pi;
+  if (pi !== undefined) {
+    const interfaces: Obj = {};
+    for (const k of ['i2c', 'spi', 'onewire'] as const) if (pi[k] !== undefined) interfaces[k] = pi[k];
+    if (pi.serial_console !== undefined || pi.serial_hardware !== undefined) interfaces.serial = { ...(pi.serial_console !== undefined ? { console: pi.serial_console } : {}), ...(pi.serial_hardware !== undefined ? { hardware: pi.serial_hardware } : {}) };
+    // cloud-init's rpi module runs on Raspberry Pi OS trixie and later only (docs/machine.md).
+    ud.rpi = { interfaces };
+  }
 }
 
 function unsupported(o: Out, c: FlintConfig): void {

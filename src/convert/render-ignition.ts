@@ -14,6 +14,10 @@ import type { File as FileEntry, Filesystem, Partition, User } from '../config/g
 import { renderNmKeyfiles } from '../steps/network-nm.js';
 import { sshdDropin, SSHD_DROPIN_MODE, SSHD_DROPIN_PATH } from '../steps/ssh.js';
 import { sudoersDropin, SUDOERS_DROPIN_MODE } from '../steps/sudo.js';
+import { escapeUnitPath } from '../steps/unit-file.js';
+import { parseSize } from '../config/checks/names.js';
+import { DEFAULT_SWAP_FILE, SWAP_FILE_SERVICE, swapFileUnits, swapUnitName } from '../steps/swap-file.js';
+import { POWER_STATE_SERVICE, powerStateUnit } from '../steps/power-state.js';
 import { decodeDataUrl } from '../steps/sources.js';
 import { compareVersions } from './ignition-spec.js';
 import type { SpecVersion } from './ignition-spec.js';
@@ -76,6 +80,7 @@ export function renderIgnition(config: FlintConfig, opts: IgnitionRenderOptions)
   systemFiles(o, config);
   sshFiles(o, config);
   networkFiles(o, config);
+  machineFiles(o, config);
   (config.files ?? []).forEach((f, i) => renderFile(o, f, i));
   (config.directories ?? []).forEach((d, i) => o.directories.push({ path: d.path, ...modeOf(o, d.mode, ['directories', i, 'mode']), ...owners(d) }));
   (config.links ?? []).forEach((l) => o.links.push(renderLink(l)));
@@ -293,16 +298,6 @@ function renderFilesystem(o: Out, f: Filesystem, i: number): Obj {
   return out;
 }
 
-/** systemd-escape --path: "/" between components becomes "-", anything but [A-Za-z0-9:_.] becomes \xNN. */
-export function escapeUnitPath(path: string): string {
-  const trimmed = path.replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
-  if (trimmed === '') return '-';
-  return trimmed
-    .split('/')
-    .map((seg) => [...Buffer.from(seg, 'utf8')].map((b, k) => (/[A-Za-z0-9:_]/.test(String.fromCharCode(b)) || (b === 0x2e && k > 0) ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join(''))
-    .join('-');
-}
-
 /** What Butane's with_mount_unit writes: a mount unit local-fs.target requires. */
 export function mountUnit(where: string, what: string, type: string, options: readonly string[]): Obj {
   const lines = ['[Unit]', `Description=${where}, from the flint config`, 'Before=local-fs.target', '', '[Mount]', `What=${what}`, `Where=${where}`, `Type=${type}`];
@@ -338,6 +333,34 @@ function renderKernelArguments(o: Out, c: FlintConfig): Obj | undefined {
   if (k === undefined || (k.add ?? []).length + (k.remove ?? []).length === 0) return undefined;
   if (!o.allows('3.3.0', ['kernel_arguments'], 'kernelArguments')) return undefined;
   return { ...((k.add ?? []).length > 0 ? { shouldExist: k.add } : {}), ...((k.remove ?? []).length > 0 ? { shouldNotExist: k.remove } : {}) };
+}
+
+/**
+ * Machine-wide settings: /etc/hosts lines appended, CA certificates where Fedora CoreOS
+ * takes local ones (its coreos-update-ca-trust.service runs update-ca-trust at boot),
+ * and for swap_file and power_state the very units flint writes.
+ */
+function machineFiles(o: Out, c: FlintConfig): void {
+  if ((c.etc_hosts ?? []).length > 0) {
+    const lines = (c.etc_hosts ?? []).map((e) => `${e.address}\t${e.names.join(' ')}\n`).join('');
+    o.files.push({ path: '/etc/hosts', append: [{ source: dataUrl(Buffer.from(lines)) }] });
+  }
+  (c.ca_certificates ?? []).forEach((ca, i) => {
+    const pem = ca.contents !== undefined ? Buffer.from(ca.contents) : ca.source?.startsWith('file:') === true ? o.opts.read(ca.source.slice('file:'.length)) : ca.source?.startsWith('data:') === true ? decodeDataUrl(ca.source) : undefined;
+    if (pem === undefined) o.losses.lose(['ca_certificates', i, 'source'], 'the certificate is downloaded, and rendering fetches nothing', 'paste the PEM under contents:');
+    else o.files.push({ path: `/etc/pki/ca-trust/source/anchors/${ca.name}.pem`, overwrite: true, contents: { source: dataUrl(pem) }, mode: 0o644 });
+  });
+  if (c.ntp !== undefined) o.losses.lose(['ntp'], 'Ignition has no NTP setting, and the chrony.conf of Fedora CoreOS or Flatcar\'s timesyncd differ', 'write /etc/chrony.conf (Fedora CoreOS) or a timesyncd.conf.d drop-in (Flatcar) under files:');
+  if (c.swap_file !== undefined) {
+    const size = parseSize(c.swap_file.size);
+    const path = c.swap_file.path ?? DEFAULT_SWAP_FILE;
+    if ('bytes' in size) {
+      const units = swapFileUnits(path, size.bytes);
+      o.units.push({ name: SWAP_FILE_SERVICE, contents: units.service }, { name: swapUnitName(path), enabled: true, contents: units.swap });
+    }
+  }
+  if (c.power_state !== undefined) o.units.push({ name: POWER_STATE_SERVICE, enabled: true, contents: powerStateUnit(c.power_state) });
+  if (c.raspberry_pi !== undefined) o.losses.lose(['raspberry_pi'], 'Ignition does not edit the Raspberry Pi\'s config.txt', 'write config.txt on the boot partition yourself, or use a flint stick');
 }
 
 function unsupported(o: Out, c: FlintConfig): void {

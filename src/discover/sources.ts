@@ -32,6 +32,7 @@ import { parse as parseYaml } from 'yaml';
 
 /** Medium labels flint looks for, in the order that decides between them. */
 export const LABELS = ['flint', 'combustion', 'ignition', 'cidata', 'install'] as const;
+const COMBUSTION_BESIDE = 'combustion/script';
 const CONFIG_NAMES = ['flint/config.yaml', 'flint/config.yml', 'flint/config.json'];
 /**
  * What a medium may carry, in the order the spec gives: flint's config, then the
@@ -209,7 +210,9 @@ async function fromLabelledMedia(o: DiscoverOptions): Promise<Found | undefined>
       }
       const folder = dirname(hit.file);
       // A Combustion script keeps its folder's name: it is how its format is known.
-      return copyConfig(o, join(mnt, folder), basename(hit.file), source, hit.format, { device: dev, folder }, hit.format === 'combustion' ? folder : undefined);
+      const found = await copyConfig(o, join(mnt, folder), basename(hit.file), source, hit.format, { device: dev, folder }, hit.format === 'combustion' ? folder : undefined);
+      if (hit.format === 'ignition' && isFile(join(mnt, COMBUSTION_BESIDE))) await copyCombustionBeside(o, mnt, dirname(found.configFile), describe(dev));
+      return found;
     });
     if (found !== undefined) return found;
   }
@@ -493,6 +496,19 @@ async function freshConfigDir(o: DiscoverOptions): Promise<string> {
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true, mode: 0o700 });
   return dest;
+}
+
+/**
+ * One medium with both ignition/config.ign and combustion/script (as SLE Micro's docs
+ * and fuel-ignition make them): the script's folder goes beside the copied Ignition
+ * config, where the Ignition reader finds it and runs it after the config, in the order
+ * of combustion.service's After=ignition-complete.target (src/convert/any.ts).
+ */
+async function copyCombustionBeside(o: DiscoverOptions, mnt: string, dest: string, where: string): Promise<void> {
+  const to = join(dest, 'combustion');
+  await cp(join(mnt, 'combustion'), to, { recursive: true, verbatimSymlinks: true, force: true });
+  await chmod(join(to, 'script'), 0o700);
+  o.log(`${where} also holds ${COMBUSTION_BESIDE}: it runs after the Ignition config, as Combustion runs after Ignition`);
 }
 
 async function copyConfig(o: DiscoverOptions, folder: string, name: string, source: string, format: ConfigFormat, medium?: Medium, subfolder?: string): Promise<Found> {

@@ -154,8 +154,8 @@ class FilesPlanner {
       this.push({ kind: 'hardlink', path: l.path, target: l.target, step: STEP, why: `links[${i}]` });
       return;
     }
-    if (e.type !== 'missing' && e.type !== 'symlink') {
-      this.problem([...at, 'path'], `${l.path} exists in the target and is ${describe(e.type)}; flint replaces only links`, 'remove it from the image, or choose another path');
+    if (e.type !== 'missing' && e.type !== 'symlink' && !(e.type === 'file' && l.overwrite === true)) {
+      this.problem([...at, 'path'], `${l.path} exists in the target and is ${describe(e.type)}; flint replaces ${e.type === 'file' ? 'a file by a link only with overwrite: true' : 'only links and, with overwrite: true, files'}`, e.type === 'file' ? 'add overwrite: true to replace the file, or choose another path' : 'remove it from the image, or choose another path');
       return;
     }
     const owner = this.owners(l, at);

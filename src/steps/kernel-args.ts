@@ -25,6 +25,7 @@
 import type { Action } from '../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
 import { editedFile } from './conffile.js';
+import { piKernelArguments } from './raspberry-pi.js';
 
 const STEP = 'kernel-args';
 const GRUB_VARS = new Set(['GRUB_CMDLINE_LINUX', 'GRUB_CMDLINE_LINUX_DEFAULT']);
@@ -36,7 +37,8 @@ export const kernelArgsStep: Step = {
     const ka = ctx.config.kernel_arguments;
     const add = ka?.add ?? [];
     const remove = ka?.remove ?? [];
-    if (add.length === 0 && remove.length === 0) return { actions: [], problems: [], warnings: [] };
+    const pi = piKernelArguments(ctx.config);
+    if (add.length === 0 && remove.length === 0) return pi.add.length + pi.remove.length === 0 ? { actions: [], problems: [], warnings: [] } : piOnly(ctx, pi);
     const { root } = ctx;
     const actions: Action[] = [];
     const problems: Problem[] = [];
@@ -78,13 +80,13 @@ export const kernelArgsStep: Step = {
       }
     }
 
-    const rpi = ['/boot/firmware/cmdline.txt', '/boot/cmdline.txt'].find((p) => root.entry(p).type === 'file');
+    const rpi = PI_CMDLINES.find((p) => root.entry(p).type === 'file');
     if (rpi !== undefined) {
       found = true;
       const text = root.readText(rpi) ?? '';
       const nl = text.indexOf('\n');
       const first = nl < 0 ? text : text.slice(0, nl);
-      write(rpi, text, editCmdline(first, add, remove) + (nl < 0 ? '' : text.slice(nl)), 'kernel arguments (Raspberry Pi)');
+      write(rpi, text, editCmdline(first, [...add, ...pi.add], [...remove, ...pi.remove]) + (nl < 0 ? '' : text.slice(nl)), 'kernel arguments (Raspberry Pi)');
     }
 
     if (!found) {
@@ -93,6 +95,19 @@ export const kernelArgsStep: Step = {
     return { actions, problems, warnings };
   },
 };
+
+const PI_CMDLINES = ['/boot/firmware/cmdline.txt', '/boot/cmdline.txt'];
+
+/** Only raspberry_pi.serial_console asks for arguments: they go to cmdline.txt alone. */
+function piOnly(ctx: StepContext, pi: { add: string[]; remove: string[] }): StepOutput {
+  const rpi = PI_CMDLINES.find((p) => ctx.root.entry(p).type === 'file');
+  if (rpi === undefined) return { actions: [], problems: [], warnings: ['raspberry_pi.serial_console was not applied: the target has no cmdline.txt in /boot/firmware or /boot'] };
+  const text = ctx.root.readText(rpi) ?? '';
+  const nl = text.indexOf('\n');
+  const first = nl < 0 ? text : text.slice(0, nl);
+  const after = editCmdline(first, pi.add, pi.remove) + (nl < 0 ? '' : text.slice(nl));
+  return { actions: after === text ? [] : [editedFile(ctx.root, rpi, after, STEP, 'serial console (Raspberry Pi)')], problems: [], warnings: [] };
+}
 
 /** A kernel command-line token: its text as written in the file, and as the kernel sees it. */
 export interface Token {

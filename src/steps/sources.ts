@@ -75,6 +75,9 @@ export async function resolveSources(config: FlintConfig, configDir: string, opt
   (config.scripts ?? []).forEach((s, i) => {
     if (s.source !== undefined && !uses.has(s.source)) uses.set(s.source, ['scripts', i, 'source']);
   });
+  (config.ca_certificates ?? []).forEach((c, i) => {
+    if (c.source !== undefined && !uses.has(c.source)) uses.set(c.source, ['ca_certificates', i, 'source']);
+  });
   const payloads = new Map<string, Buffer>();
   // One slot per source, so problems keep the config's order whatever finishes first.
   const found: Array<Problem | undefined> = [];
@@ -301,7 +304,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * The `file:` payloads a config names (files, container image archives, scripts; also
+ * The `file:` payloads a config names (files, container image archives, scripts, CA
+ * certificates; also
  * in `hosts:` entries), relative to its folder, each once, in the config's order.
  */
 export function payloadPaths(config: Record<string, unknown>): string[] {
@@ -309,6 +313,7 @@ export function payloadPaths(config: Record<string, unknown>): string[] {
   const fromSection = (c: Record<string, unknown>): void => {
     for (const f of asList(c.files)) addSource(out, f.source);
     for (const s of asList(c.scripts)) addSource(out, s.source);
+    for (const a of asList(c.ca_certificates)) addSource(out, a.source);
     for (const k of asList(c.containers)) if (typeof k.image_archive === 'string') out.add(k.image_archive);
   };
   fromSection(config);

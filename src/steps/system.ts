@@ -1,5 +1,5 @@
 /**
- * The system step: hostname, timezone, locale and keymap, written as the target's own
+ * The system step: hostname (and etc_hosts), timezone, locale and keymap, written as the target's own
  * tools would write them, byte for byte where systemd-firstboot writes the same file
  * (checked against `systemd-firstboot --root=` on Debian 12 in the integration tests).
  *
@@ -11,6 +11,8 @@
  *   Raspberry Pi OS write it, so `sudo` and other resolvers of the own name work without
  *   nss-myhostname. Other targets resolve their name through nss-myhostname and their
  *   /etc/hosts is left alone.
+ * - etc_hosts: after the host name, in the same edit of /etc/hosts, each entry's names
+ *   go on the first line for its address, or on a new line at the end.
  * - timezone: /etc/localtime -> ../usr/share/zoneinfo/NAME (relative, as
  *   systemd-firstboot and timedatectl make it); the zone must exist in the target.
  *   /etc/timezone ("NAME\n", Debian's older record) is updated only where it exists.
@@ -41,7 +43,9 @@ export const systemStep: Step = {
     const actions: Action[] = [];
     const problems: Problem[] = [];
     const warnings: string[] = [];
-    if (config.hostname !== undefined) actions.push(...hostnameActions(root, config.hostname));
+    if (config.hostname !== undefined) actions.push(editedFile(root, '/etc/hostname', `${config.hostname}\n`, STEP, 'host name'));
+    const hosts = hostsAction(root, config.hostname, config.etc_hosts ?? []);
+    if (hosts !== undefined) actions.push(hosts);
     if (config.timezone !== undefined) {
       const tz = timezoneActions(root, config.timezone);
       if ('problem' in tz) problems.push(tz.problem);
@@ -66,12 +70,33 @@ function isDebianFamily(root: TargetRoot): boolean {
   return root.entry('/etc/debian_version').type === 'file';
 }
 
-export function hostnameActions(root: TargetRoot, name: string): Action[] {
-  const out = [editedFile(root, '/etc/hostname', `${name}\n`, STEP, 'host name')];
-  const hosts = root.readText('/etc/hosts');
-  const edited = editHosts(hosts, name, isDebianFamily(root));
-  if (edited !== undefined && edited !== hosts) out.push(editedFile(root, '/etc/hosts', edited, STEP, 'own host name on 127.0.1.1'));
-  return out;
+/** /etc/hosts with the own name (hostname) and then the etc_hosts entries, or undefined when it stays as it is. */
+function hostsAction(root: TargetRoot, hostname: string | undefined, entries: ReadonlyArray<{ address: string; names: string[] }>): Action | undefined {
+  const before = root.readText('/etc/hosts');
+  let text = before;
+  if (hostname !== undefined) text = editHosts(text, hostname, isDebianFamily(root)) ?? text;
+  if (entries.length > 0) text = setHostsEntries(text ?? '', entries);
+  if (text === undefined || text === before) return undefined;
+  const why = entries.length > 0 ? (hostname !== undefined ? 'own host name on 127.0.1.1 and etc_hosts entries' : 'etc_hosts entries') : 'own host name on 127.0.1.1';
+  return editedFile(root, '/etc/hosts', text, STEP, why);
+}
+
+/**
+ * /etc/hosts with each entry's names on its address: the first line for the address
+ * gets them (its spacing and comment kept); an address without a line gets a new one
+ * at the end. Later lines for the same address are left alone (the resolver takes the
+ * first match for a name, so the entry's names win wherever they appear first).
+ */
+export function setHostsEntries(text: string, entries: ReadonlyArray<{ address: string; names: readonly string[] }>): string {
+  const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  for (const e of entries) {
+    const i = lines.findIndex((l) => l.trim().split(/\s+/)[0] === e.address && !l.trim().startsWith('#'));
+    if (i >= 0) {
+      const m = /^(\s*\S+\s+)([^#]*?)(\s*#.*)?$/.exec(lines[i]!);
+      lines[i] = m !== null ? `${m[1]}${e.names.join(' ')}${m[3] ?? ''}` : `${e.address}\t${e.names.join(' ')}`;
+    } else lines.push(`${e.address}\t${e.names.join(' ')}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /**

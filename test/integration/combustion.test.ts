@@ -260,4 +260,27 @@ describe.skipIf(!can.ok)(`Combustion scripts under flint run${can.ok ? '' : ` (S
       await root.cleanup();
     }
   }, 300_000);
+  it('one medium with ignition/config.ign and combustion/script: the Ignition config first, then the script, as on MicroOS', async () => {
+    const ign = JSON.stringify({
+      ignition: { version: '3.3.0' },
+      passwd: { users: [{ name: 'core', sshAuthorizedKeys: [KEY.trim()] }] },
+      storage: { files: [{ path: '/etc/motd', mode: 420, overwrite: true, contents: { source: 'data:,from%20ignition%0A' } }] },
+    });
+    // The script sees what Ignition made: the user and the file.
+    const script = '#!/bin/sh\nset -eu\nid -u core > /etc/combustion-saw-core\ncat /etc/motd >> /etc/combustion-saw-core\n';
+    const img = ext4Medium('ignition', { 'ignition/config.ign': ign, 'combustion/script': script });
+    const root = await freshRoot();
+    try {
+      const r = withLoop(img, () => flintRun(root.dir, 'flint.timeout=3'));
+      expect(r.code, r.err + r.out).toBe(0);
+      expect(r.err).toMatch(/also holds combustion\/script: it runs after the Ignition config/);
+      const uid = /^core:x:(\d+):/m.exec(readFileSync(join(root.dir, 'etc/passwd'), 'utf8'))?.[1];
+      expect(uid).toBeDefined();
+      expect(readFileSync(join(root.dir, 'etc/combustion-saw-core'), 'utf8')).toBe(`${uid ?? ''}\nfrom ignition\n`);
+      const report = JSON.parse(readFileSync(join(root.dir, 'var/log/flint/result.json'), 'utf8')) as { scripts: unknown };
+      expect(report.scripts).toEqual([{ name: 'combustion', stage: 'post', exit_code: 0 }]);
+    } finally {
+      await root.cleanup();
+    }
+  }, 300_000);
 });

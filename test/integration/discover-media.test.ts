@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCmdline } from '../../src/discover/cmdline.js';
 import { discover, DiscoveryError } from '../../src/discover/sources.js';
+import { validateAny } from '../../src/convert/any.js';
 import type { Found } from '../../src/discover/sources.js';
 import { withMediaLock } from '../helpers/media-lock.js';
 import { hostEnv, loopSupport, scratch } from '../helpers/host.js';
@@ -181,6 +182,9 @@ describe.skipIf(!can.ok)(`discovery on loop devices${can.ok ? '' : ` (SKIPPED: $
       const r = await withLoops([both], () => run('quiet'));
       expect(r.found?.format).toBe('ignition');
       expect(readFileSync(r.found!.configFile, 'utf8')).toBe(ign);
+      // Both on one medium: the script comes along, beside the config, to run after it.
+      expect(readFileSync(join(r.found!.configFile, '../combustion/script'), 'utf8')).toBe('#!/bin/sh\n');
+      expect(validateAny(r.found!.configFile).config?.scripts).toEqual([{ name: 'combustion', stage: 'post', source: 'file:combustion/script' }]);
       const seed = image('iso9660', 'cidata', { 'user-data': '#cloud-config\n', 'meta-data': 'instance-id: x\n', 'network-config': 'version: 2\n' });
       const s = await withLoops([seed], () => run('quiet'));
       expect(s.found?.format).toBe('cloud-init');

@@ -15,6 +15,7 @@ import { formatDiagnostic } from '../../src/config/diagnostics.js';
 import type { Connection, File, User } from '../../src/config/generated/model.js';
 import { validateText } from '../../src/config/validate.js';
 import { fromCloudInit, looksLikeCloudConfig, readNoCloudSeed } from '../../src/convert/cloudinit.js';
+import { issue } from '../helpers/pki.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/cloud-init');
 const fixture = (name: string) => ({ file: join(FIXTURES, name), text: readFileSync(join(FIXTURES, name), 'utf8') });
@@ -457,11 +458,11 @@ describe('user-data keys', () => {
   });
 
   it('keys flint does not apply are listed in one warning with their line:col', () => {
-    const r = ud('#cloud-config\npackage_update: true\npackages: [nginx]\nhostname: web\npower_state: {mode: reboot}\nsystem_info: {distro: debian}\n');
+    const r = ud('#cloud-config\npackage_update: true\npackages: [nginx]\nhostname: web\nfinal_message: done\nsystem_info: {distro: debian}\n');
     const w = r.diagnostics.filter((d) => d.code === 'unsupported');
     expect(w).toHaveLength(1);
     expect(w[0]).toMatchObject({ severity: 'warning', line: 2, column: 1 });
-    expect(w[0]?.message).toBe('flint does not apply these 4 settings of the cloud-init seed: package_update (2:1), packages (3:1), power_state (5:1), system_info.distro (6:15)');
+    expect(w[0]?.message).toBe('flint does not apply these 4 settings of the cloud-init seed: package_update (2:1), packages (3:1), final_message (5:1), system_info.distro (6:15)');
     expect(w[0]?.hint).toContain('packages: flint installs no packages: build them into the image');
     expect(r.config).toEqual({ version: 1, hostname: 'web' });
   });
@@ -549,4 +550,66 @@ describe('mutated seeds (seeded fuzz)', () => {
       }
     }
   }, 120_000);
+});
+
+describe('machine-wide modules (issue 20): ntp, ca_certs, manage_etc_hosts, swap, power_state, rpi', () => {
+  const PEM = issue({ subject: 'seed CA', ca: true }).certPem.replace(/\r\n/g, '\n').trim();
+
+  it("each becomes flint's own setting, with the seed line it came from", () => {
+    const text = [
+      '#cloud-config',
+      'fqdn: pi.home.arpa',
+      'manage_etc_hosts: localhost',
+      'ntp:',
+      '  servers: [ntp.example.org]',
+      '  pools: [0.pool.example.org]',
+      'swap:',
+      '  filename: /swapfile',
+      '  size: 2G',
+      'power_state:',
+      '  mode: reboot',
+      '  delay: 5',
+      '  message: bye',
+      'rpi:',
+      '  interfaces:',
+      '    i2c: true',
+      '    spi: false',
+      '    serial: {console: true, hardware: true}',
+      '',
+    ].join('\n');
+    const r = ud(text);
+    expect(r.diagnostics.filter((d) => d.code === 'unsupported')).toEqual([]);
+    expect(r.config).toMatchObject({
+      hostname: 'pi',
+      etc_hosts: [{ address: '127.0.1.1', names: ['pi.home.arpa', 'pi'] }],
+      ntp: { servers: ['ntp.example.org'], pools: ['0.pool.example.org'] },
+      swap_file: { path: '/swapfile', size: '2GiB' },
+      power_state: { mode: 'reboot', delay_seconds: 300, message: 'bye' },
+      raspberry_pi: { i2c: true, spi: false, serial_console: true, serial_hardware: true },
+    });
+    validConfig(r);
+  });
+
+  it('ca_certs.trusted become ca_certificates under cloud-init\'s own file names; remove_defaults is named as not applied', () => {
+    const r = ud(`#cloud-config\nca_certs:\n  remove_defaults: true\n  trusted:\n    - |\n${PEM.replace(/^/gm, '      ')}\n`);
+    expect(r.config?.ca_certificates).toEqual([{ name: 'cloud-init-ca-cert-1', contents: `${PEM}\n` }]);
+    const w = r.diagnostics.filter((d) => d.code === 'unsupported');
+    expect(w[0]?.message).toMatch(/ca_certs\.remove_defaults \(3:3\)/);
+  });
+
+  it('what flint cannot take is said: swap size auto, power_state condition, ntp peers, ssh_import_id', () => {
+    const r = ud('#cloud-config\nswap: {filename: /swap.img, size: auto}\npower_state: {mode: poweroff, condition: true}\nntp: {servers: [a.example], peers: [b.example]}\nssh_import_id: [gh:someone]\n');
+    const msg = r.diagnostics.filter((d) => d.code === 'unsupported').map((d) => `${d.message}\n${d.hint ?? ''}`).join('');
+    expect(msg).toMatch(/swap\.size \(2:/);
+    expect(msg).toMatch(/power_state\.condition \(3:/);
+    expect(msg).toMatch(/ntp\.peers \(4:/);
+    expect(msg).toMatch(/ssh_import_id: flint downloads nothing that a digest does not pin/);
+    expect(r.config).toMatchObject({ power_state: { mode: 'poweroff' }, ntp: { servers: ['a.example'] } });
+    expect(r.config?.swap_file).toBeUndefined();
+  });
+
+  it('a bad power_state mode and a swap size that is not one are errors at their line', () => {
+    const r = ud('#cloud-config\npower_state: {mode: explode}\nswap: {size: lots}\n');
+    expect(errors(r.diagnostics).map((d) => `${d.line}: ${d.message}`)).toEqual(['2: power_state.mode must be poweroff, reboot or halt, not "explode"', '3: swap.size "lots" is not a size']);
+  });
 });

@@ -339,10 +339,18 @@ describe.skipIf(!isRoot)(`files step${isRoot ? '' : ' (SKIPPED: needs root for c
     }));
     expect(p.problems.map((x) => [x.path, x.message])).toEqual([
       [['links', 0, 'target'], 'the hard link target /etc/missing does not exist in the target and is not declared under files'],
-      [['links', 1, 'path'], '/etc/real exists in the target and is a regular file; flint replaces only links'],
+      [['links', 1, 'path'], '/etc/real exists in the target and is a regular file; flint replaces a file by a link only with overwrite: true'],
       [['links', 2, 'target'], 'the hard link target /etc is a folder; a hard link needs a regular file'],
     ]);
     expect(p.planned).toEqual([]);
+  });
+
+  it('replaces a regular file by a link with overwrite: true, and a second apply changes nothing', () => {
+    const root = tmp();
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc/issue.net'), 'Debian\n');
+    applyTwice(context(root, { links: [{ path: '/etc/issue.net', target: '/etc/issue', overwrite: true }] }));
+    expect(readlinkSync(join(root, 'etc/issue.net'))).toBe('/etc/issue');
   });
 
   it('refuses a file: payload outside the config\'s folder, also through a symbolic link', async () => {

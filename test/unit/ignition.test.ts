@@ -301,7 +301,7 @@ describe('files', () => {
     });
     expect(cfg.directories).toEqual([{ path: '/srv', mode: '0750', owner: 'daemon', group: 4 }, { path: '/opt/x' }]);
     expect(cfg.links).toEqual([
-      { path: '/etc/localtime', target: '../usr/share/zoneinfo/UTC', owner: 0 },
+      { path: '/etc/localtime', target: '../usr/share/zoneinfo/UTC', owner: 0, overwrite: true },
       { path: '/etc/h', target: '/etc/hostname', hard: true },
     ]);
   });

@@ -5,6 +5,9 @@
  * missing, and what went to runcmd is listed as notes.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSize } from '../../src/config/checks/names.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { fromCloudInit } from '../../src/convert/cloudinit.js';
@@ -59,6 +62,8 @@ function expandDerived(c: Obj): Obj {
     for (const d of list(u.dropins)) files.push(text(`/etc/systemd/system/${String(u.name)}.d/${String(d.name)}`, String(d.contents)));
   }
   for (const s of list(c.scripts)) files.push(text(`${SCRIPT_DIR}/${String(s.name)}`, String(s.contents), 0o700));
+  const hosts = list(c.etc_hosts).map((e) => `${String(e.address)}\t${(e.names as string[]).join(' ')}\n`).join('');
+  if (hosts !== '') files.push({ path: '/etc/hosts', contents: hosts, mode: 0o644, append: true });
   const users = list(c.users).map((u) => (u.password !== undefined ? { ...without(u, [['password']]) as Obj, password_hash: HASH } : u));
   return { ...c, users, files };
 }
@@ -107,6 +112,13 @@ function normal(c: Obj): Obj {
     files: list(c.files).map((f) => clean({ path: f.path, data: bytes(f), mode: f.mode ?? 0o644, owner: String(f.owner ?? 'root'), group: String(f.group ?? f.owner ?? 'root'), append: f.append === true ? true : undefined })).sort(byKey('path')),
     network: clean({ wifi_country: net.wifi_country, renderer: net.renderer === 'auto' ? undefined : net.renderer, connections: list(net.connections).map(connection) }),
     grow_root: ((c.storage ?? {}) as Obj).grow_root === true,
+    machine: clean({
+      ntp: c.ntp,
+      swap_file: c.swap_file === undefined ? undefined : { path: (c.swap_file as Obj).path ?? '/swapfile', bytes: String((parseSize(String((c.swap_file as Obj).size)) as { bytes: bigint }).bytes) },
+      power_state: c.power_state,
+      raspberry_pi: c.raspberry_pi,
+      ca: list(c.ca_certificates).map((ca) => (typeof ca.contents === 'string' ? ca.contents : readFileSync(join('examples', String(ca.source).slice('file:'.length)), 'utf8')).trim()),
+    }),
   };
 }
 
@@ -210,5 +222,22 @@ describe('image embed without --for: the engine from the image root', () => {
     expect(engineFrom(['35combustion'], false)).toBe('combustion');
     expect(engineFrom(['90kernel-modules'], true)).toBe('cloud-init');
     expect(engineFrom([], false)).toBeUndefined();
+  });
+});
+
+describe('machine-wide settings (issue 20)', () => {
+  it('ntp, swap_file, power_state and raspberry_pi render to their cloud-init modules and read back the same', () => {
+    const text = 'version: 1\nntp: {servers: [ntp.example.org], pools: [0.pool.example.org]}\nswap_file: {path: /swapfile, size: 2GiB}\npower_state: {mode: reboot, delay_seconds: 120, message: bye}\nraspberry_pi: {i2c: true, serial_hardware: true, serial_console: false}\n';
+    const r = render(text);
+    const ud = parse(r.files.find((f) => f.rel === 'user-data')!.text) as Obj;
+    expect(ud).toMatchObject({ ntp: { enabled: true, servers: ['ntp.example.org'], pools: ['0.pool.example.org'] }, swap: { filename: '/swapfile', size: 2 * 1024 ** 3 }, power_state: { mode: 'reboot', delay: 2, message: 'bye' }, rpi: { interfaces: { i2c: true, serial: { console: false, hardware: true } } } });
+    expect(readBack(r)).toMatchObject({ ntp: { servers: ['ntp.example.org'], pools: ['0.pool.example.org'] }, swap_file: { path: '/swapfile', size: '2GiB' }, power_state: { mode: 'reboot', delay_seconds: 120, message: 'bye' }, raspberry_pi: { i2c: true, serial_hardware: true, serial_console: false } });
+  });
+
+  it('a delay that is not whole minutes is a loss; etc_hosts is appended with write_files', () => {
+    const r = render('version: 1\npower_state: {mode: halt, delay_seconds: 90}\netc_hosts:\n  - {address: 10.0.0.2, names: [db.lan, db]}\n');
+    expect(r.losses.map((d) => d.message)).toEqual(['cloud-init delays in whole minutes: 90 s becomes 2 min']);
+    const ud = parse(r.files.find((f) => f.rel === 'user-data')!.text) as Obj;
+    expect(ud.write_files).toEqual([{ path: '/etc/hosts', content: '10.0.0.2\tdb.lan db\n', append: true }]);
   });
 });

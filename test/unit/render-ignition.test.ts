@@ -14,6 +14,11 @@ import type { Diagnostic } from '../../src/config/diagnostics.js';
 import { renderNmKeyfiles } from '../../src/steps/network-nm.js';
 import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh.js';
 import { decodeDataUrl } from '../../src/steps/sources.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSize } from '../../src/config/checks/names.js';
+import { DEFAULT_SWAP_FILE, SWAP_FILE_SERVICE, swapFileUnits, swapUnitName } from '../../src/steps/swap-file.js';
+import { POWER_STATE_SERVICE, powerStateUnit } from '../../src/steps/power-state.js';
 import { sudoersDropin } from '../../src/steps/sudo.js';
 import { examples } from './mutate.js';
 import { fixedHash, generatedConfig, HASH, parsePath, validated, without } from '../helpers/render-configs.js';
@@ -62,7 +67,23 @@ function expandDerived(c: Obj): Obj {
     if (f.format === 'swap') units.push(swapUnit(dev));
     else if (typeof f.mount === 'string') units.push(mountUnit(f.mount, dev, String(f.format), (f.mount_options as string[] | undefined) ?? []));
   }
+  const hosts = list(c.etc_hosts).map((e) => `${String(e.address)}\t${(e.names as string[]).join(' ')}\n`).join('');
+  if (hosts !== '') files.push({ path: '/etc/hosts', contents: hosts, append: true });
+  for (const ca of list(c.ca_certificates)) files.push(textFile(`/etc/pki/ca-trust/source/anchors/${String(ca.name)}.pem`, caText(ca), 0o644));
+  const sf = c.swap_file as { path?: string; size: string } | undefined;
+  if (sf !== undefined) {
+    const u = swapFileUnits(sf.path ?? DEFAULT_SWAP_FILE, (parseSize(sf.size) as { bytes: bigint }).bytes);
+    units.push({ name: SWAP_FILE_SERVICE, contents: u.service }, { name: swapUnitName(sf.path ?? DEFAULT_SWAP_FILE), enabled: true, contents: u.swap });
+  }
+  if (c.power_state !== undefined) units.push({ name: POWER_STATE_SERVICE, enabled: true, contents: powerStateUnit(c.power_state as never) });
   return { ...c, users, files, links, systemd: { units } };
+}
+
+/** A CA entry's PEM: contents, or its file: source beside the examples. */
+function caText(ca: Obj): string {
+  if (typeof ca.contents === 'string') return ca.contents;
+  const src = String(ca.source);
+  return src.startsWith('file:') ? readFileSync(join('examples', src.slice('file:'.length)), 'utf8') : (decodeDataUrl(src)?.toString() ?? '');
 }
 
 function bytes(f: Obj): string {
@@ -197,5 +218,17 @@ describe('render: verify of inlined data', () => {
     expect(render(`version: 1\nfiles: [{path: /a, source: "data:,hello", verify: ${good}}]\n`).files).toHaveLength(1);
     const bad = `sha256-${'0'.repeat(64)}`;
     expect(() => renderConfigFile('c.yaml', { target: 'cloud-init' }, `version: 1\nfiles: [{path: /a, source: "data:,hello", verify: ${bad}}]\n`)).toThrow(/files\[0\] \(\/a\): its data does not match verify/);
+  });
+});
+
+describe('machine-wide settings (issue 20)', () => {
+  it('etc_hosts is appended, CA certificates go where Fedora CoreOS takes them, swap_file and power_state are flint\'s own units; ntp and raspberry_pi are losses', () => {
+    const r = render('version: 1\netc_hosts:\n  - {address: 10.0.0.2, names: [db]}\nca_certificates:\n  - {name: lab, source: "data:,-----BEGIN%20CERTIFICATE-----"}\nswap_file: {size: 1GiB}\npower_state: {mode: poweroff}\nntp: {servers: [a.example]}\nraspberry_pi: {spi: true}\n', 'examples/c.yaml');
+    const ign = JSON.parse(r.files[0]!.text) as { storage: { files: Obj[] }; systemd: { units: Obj[] } };
+    const hosts = ign.storage.files.find((f) => f.path === '/etc/hosts');
+    expect(decodeDataUrl(String((hosts?.append as Obj[])[0]?.source))?.toString()).toBe('10.0.0.2\tdb\n');
+    expect(ign.storage.files.some((f) => f.path === '/etc/pki/ca-trust/source/anchors/lab.pem')).toBe(true);
+    expect(ign.systemd.units.map((u) => [u.name, u.enabled])).toEqual(expect.arrayContaining([['flint-swap-file.service', undefined], ['swapfile.swap', true], ['flint-power-state.service', true]]));
+    expect(r.losses.map((d) => d.path)).toEqual(['ntp', 'raspberry_pi']);
   });
 });

@@ -8,6 +8,13 @@
  * (FAT boot partition, initramfs-tools), booted on QEMU's virt board with UEFI firmware,
  * the config on its own boot partition (`flint image embed`); flint runs from the
  * first-boot unit.
+ *
+ * Issue 18's proof rides on the x86_64 image: it is enabled with `--trust CA.pem` and
+ * booted with `flint.trust=required`. The stick signed by `drive create --sign`
+ * configures it; a copy of the same stick with one byte of its config changed, booted
+ * on a copy of the same enabled image (its own first boot), is refused on the console,
+ * and the guest boots on unconfigured (flint.on_failure=continue) with nothing of the
+ * config in its root.
  */
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -16,13 +23,14 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheBase, hasRootfsSupport } from '../integration/rootfs.js';
 import { exists, SBIN_PATH, sh } from './host.js';
-import { imageManifest, manifestDiff } from './image-tree.js';
+import { imageFiles, imageManifest, manifestDiff } from './image-tree.js';
 import { LOGIN_RE, qemuBinary, qemuMissing, Vm } from './qemu.js';
 import { aarch64Support } from '../helpers/host.js';
 import { arm64Image, type Arm64Image } from './guest-arm64.js';
 import { makeKey } from './scenarios.js';
 import { extractBoot, stockImage, type StockImage } from './stock-image.js';
-import { flintStick, readFromStick } from './stick.js';
+import { flintStick, readFromStick, type Stick } from './stick.js';
+import { issue } from '../helpers/pki.js';
 
 const BUNDLE = path.resolve('dist/flint.mjs');
 const rootfs = hasRootfsSupport();
@@ -75,6 +83,8 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
   let key = '';
   let pub = '';
   let disk = '';
+  let stick: Stick | undefined;
+  const pki = { ca: '', key: '', cert: '' };
 
   beforeAll(async () => {
     stock = await stockImage((l) => console.log(`vm: ${l}`));
@@ -84,6 +94,14 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
     ({ key, pub } = await makeKey(work));
     disk = path.join(work, 'stock.raw');
     await sh('cp', ['--sparse=always', stock.disk, disk], 5 * 60_000);
+    const ca = issue({ subject: 'fleet owner CA', ca: true });
+    const signer = issue({ subject: 'fleet owner laptop', issuer: ca, extKeyUsage: ['codeSigning'] });
+    pki.ca = path.join(work, 'owner-ca.pem');
+    pki.key = path.join(work, 'signer.key');
+    pki.cert = path.join(work, 'signer.pem');
+    await fs.writeFile(pki.ca, ca.certPem);
+    await fs.writeFile(pki.key, signer.keyPem, { mode: 0o600 });
+    await fs.writeFile(pki.cert, signer.certPem);
   }, 40 * 60_000);
 
   afterAll(async () => {
@@ -95,7 +113,7 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
   it('adds flint through the image\'s own dracut, changes nothing else, and a second run changes nothing', async () => {
     const before = await imageManifest(disk);
     expect([...before.keys()].some((k) => /\/bin\/node(js)?$/.test(k)), 'the stock image has no node').toBe(false);
-    const first = await flint(['image', 'enable', disk]);
+    const first = await flint(['image', 'enable', disk, '--trust', pki.ca]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/now runs at first boot in its initramfs \(rebuilt by the image's own dracut\)/);
     expect(first.stdout).toMatch(/why: the image builds its initramfs with dracut/);
@@ -105,6 +123,9 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
     expect(diff.changed).toEqual([`p1:/boot/initrd.img-${stock.kernelVersion}`]);
     expect(diff.added).toEqual(
       [
+        'p1:/etc/flint/',
+        'p1:/etc/flint/trust/',
+        'p1:/etc/flint/trust/owner-ca.pem',
         'p1:/usr/lib/dracut/modules.d/95flint/',
         'p1:/usr/lib/dracut/modules.d/95flint/flint-self-contained.conf',
         'p1:/usr/lib/dracut/modules.d/95flint/flint.service',
@@ -119,15 +140,19 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/already enabled .*; nothing changed/);
     expect(manifestDiff(after, await imageManifest(disk))).toEqual({ added: [], removed: [], changed: [] });
+    // The tampered boot below gets its own copy of the enabled image: a booted root is no
+    // longer at its first boot.
+    await sh('cp', ['--sparse=always', disk, path.join(work, 'tampered.raw')], 5 * 60_000);
   }, 40 * 60_000);
 
-  it('boots with a flint stick and ends in the declared state, with no node in the guest', async () => {
+  it('boots with a signed flint stick under flint.trust=required and ends in the declared state, with no node in the guest', async () => {
     expect(await exists(disk)).toBe(true);
-    const stick = await flintStick(work, 'enabled', { 'flint/config.yaml': config(pub, 'enabled-x86') }, true);
+    stick = await flintStick(work, 'enabled', { 'flint/config.yaml': config(pub, 'enabled-x86') }, true, ['--sign', '--key', pki.key, '--cert', pki.cert]);
     const boot = await extractBoot(disk, 1, stock.kernelVersion, work);
-    const vm = await Vm.boot({ image: { dir: work, disk, ...boot, rootUuid: stock.rootUuid, kernelVersion: stock.kernelVersion }, disk, stick: stick.image, consoleLog: path.join(work, 'enabled-x86.console.log') });
+    const vm = await Vm.boot({ image: { dir: work, disk, ...boot, rootUuid: stock.rootUuid, kernelVersion: stock.kernelVersion }, disk, stick: stick.image, append: ['flint.trust=required'], consoleLog: path.join(work, 'enabled-x86.console.log') });
     try {
       await vm.waitFor(/Finished .*flint\.service/, BOOT_MS);
+      expect(vm.console).toMatch(/config signed by "fleet owner laptop" \(SHA256 [0-9A-F:]+\) at \S+; the chain reaches fleet owner CA/);
       await vm.waitFor(LOGIN_RE, BOOT_MS);
       await vm.waitForSsh('ops', key, 4 * 60_000);
       const run = async (cmd: string) => {
@@ -150,7 +175,50 @@ describe.skipIf(skipReason !== undefined).sequential('flint image enable on a st
     } finally {
       await vm.stop({ user: 'ops', key });
     }
-    expect(await readFromStick(stick, 'flint/RESULT.txt')).toMatch(/configured this machine/);
+    const result = await readFromStick(stick, 'flint/RESULT.txt');
+    expect(result).toMatch(/configured this machine/);
+    expect(result).toMatch(/signed by "fleet owner laptop"/);
+  }, 2 * BOOT_MS);
+
+  it('refuses a tampered copy of the same stick on the console; the guest boots on unconfigured, nothing of the config in its root', async () => {
+    expect(stick, 'the signed stick of the test before').toBeDefined();
+    if (stick === undefined) return;
+    const tamperedDisk = path.join(work, 'tampered.raw');
+    const tampered: Stick = { image: path.join(work, 'tampered.stick.img'), kind: stick.kind };
+    // The stick as the signed boot left it, RESULT.txt aside: one byte of the config changed.
+    await sh('cp', ['--sparse=always', stick.image, tampered.image]);
+    await execa('mdel', ['-i', tampered.image, '::/flint/RESULT.txt', '::/flint/result.json'], { reject: false, env: { PATH: SBIN_PATH } });
+    const original = await readFromStick(tampered, 'flint/config.yaml');
+    expect(original).toContain('hostname: enabled-x86');
+    const changed = path.join(work, 'tampered-config.yaml');
+    await fs.writeFile(changed, `${original ?? ''}\n`.replace('hostname: enabled-x86', 'hostname: enabled-x87'));
+    await sh('mcopy', ['-o', '-i', tampered.image, changed, '::/flint/config.yaml']);
+    const boot = await extractBoot(tamperedDisk, 1, stock.kernelVersion, work);
+    const vm = await Vm.boot({
+      image: { dir: work, disk: tamperedDisk, ...boot, rootUuid: stock.rootUuid, kernelVersion: stock.kernelVersion },
+      disk: tamperedDisk,
+      stick: tampered.image,
+      append: ['flint.trust=required', 'flint.on_failure=continue'],
+      consoleLog: path.join(work, 'tampered-x86.console.log'),
+    });
+    try {
+      await vm.waitFor(/flint: REFUSED the config from /, BOOT_MS);
+      await vm.waitFor(LOGIN_RE, BOOT_MS);
+    } finally {
+      await vm.stop();
+    }
+    expect(vm.console).toMatch(/flint: REFUSED the config from .*: the config config\.yaml was changed after it was signed \(its SHA-256 differs\); signed by "fleet owner laptop"/);
+    expect(vm.console).toMatch(/flint\.on_failure=continue: the boot goes on, unconfigured/);
+    expect(vm.console).not.toMatch(/flint: applying the config/);
+    const refusal = await readFromStick(tampered, 'flint/RESULT.txt');
+    expect(refusal).toMatch(/REFUSED this config .*flint\.trust=required/);
+    expect(refusal).toMatch(/nothing was written to the machine/);
+    // The guest's root, read offline after it booted: nothing the config declares is there.
+    const root = await imageFiles(tamperedDisk, 1, ['/etc/passwd', '/etc/hostname', '/etc/motd', '/etc/.flint-result.json']);
+    expect(root['/etc/passwd']).not.toMatch(/^ops:/m);
+    expect(root['/etc/hostname']).not.toMatch(/enabled-x8/);
+    expect(root['/etc/motd'] ?? '').not.toMatch(/configured by a flint/);
+    expect(root['/etc/.flint-result.json']).toBeUndefined();
   }, 2 * BOOT_MS);
 });
 

@@ -68,3 +68,26 @@ export function manifestDiff(before: Map<string, string>, after: Map<string, str
   const changed = [...after.keys()].filter((k) => before.has(k) && before.get(k) !== after.get(k)).sort();
   return { added, removed, changed };
 }
+
+/**
+ * The contents of FILES (absolute paths) in partition PART of DISK, undefined where one
+ * is missing. Mounted read-only with the journal replayed: a guest that was killed, not
+ * shut down, has its last writes there.
+ */
+export async function imageFiles(disk: string, part: number, files: readonly string[]): Promise<Record<string, string | undefined>> {
+  const loop = await attachPartition(disk, part);
+  const mnt = await fs.mkdtemp(path.join(os.tmpdir(), 'flint-files-'));
+  try {
+    await sh('mount', ['-o', 'ro', loop.dev, mnt]);
+    try {
+      const out: Record<string, string | undefined> = {};
+      for (const f of files) out[f] = await fs.readFile(path.join(mnt, f), 'utf8').catch(() => undefined);
+      return out;
+    } finally {
+      await sh('umount', [mnt]);
+    }
+  } finally {
+    await fs.rmdir(mnt).catch(() => undefined);
+    await loop.detach();
+  }
+}

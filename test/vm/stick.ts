@@ -38,16 +38,17 @@ export interface Stick {
 
 /**
  * A flint stick from a config folder's files: `flint/config.yaml` plus payloads
- * (e.g. `flint/images/busybox.tar`), keyed by their path on the stick.
+ * (e.g. `flint/images/busybox.tar`), keyed by their path on the stick. DRIVEARGS go to
+ * `flint drive create` (e.g. `--sign --key K --cert C`).
  */
-export async function flintStick(work: string, name: string, files: Record<string, string | Buffer>, useDrive: boolean): Promise<Stick> {
+export async function flintStick(work: string, name: string, files: Record<string, string | Buffer>, useDrive: boolean, driveArgs: readonly string[] = []): Promise<Stick> {
   const tree = path.join(work, `${name}-tree`);
   await fs.rm(tree, { recursive: true, force: true });
   await writeTree(tree, files);
   const image = path.join(work, `${name}.stick.img`);
   await fs.rm(image, { force: true });
   if (useDrive) {
-    const r = await execa(process.execPath, [BUNDLE, 'drive', 'create', path.join(tree, 'flint/config.yaml'), '-o', image], {
+    const r = await execa(process.execPath, [BUNDLE, 'drive', 'create', path.join(tree, 'flint/config.yaml'), '-o', image, ...driveArgs], {
       reject: false,
       all: true,
       env: { PATH: SBIN_PATH },

@@ -9,6 +9,9 @@ const LABEL_CHARS = /^[a-zA-Z0-9-]+$/;
 const LINUX_HOSTNAME_MAX = 64;
 
 /** A hostname or FQDN as RFC 1123 allows it, and as Linux can hold it. */
+/** A user or group name flint creates: what useradd and groupadd accept on every distribution. */
+export const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+
 export function checkHostname(s: string): Problem | null {
   if (s === '') return { message: 'the hostname is empty', hint: 'write a name such as pi-kitchen' };
   if (s.endsWith('.')) {
