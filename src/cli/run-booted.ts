@@ -10,20 +10,22 @@ import type { FlintConfig } from '../config/validate.js';
 import { exec } from '../exec.js';
 import { CA_SERVICE } from '../steps/ca-certs.js';
 import { POWER_STATE_SERVICE } from '../steps/power-state.js';
+import { PACKAGES_SERVICE } from '../steps/packages.js';
 import { DEFAULT_SWAP_FILE, swapUnitName } from '../steps/swap-file.js';
 
 /**
  * The services to start: units the config enables, its containers' services (Quadlet's
  * NAME.service, else podman's container-NAME.service), and the units flint writes for
- * ca_certificates, swap_file and power_state (last: a reboot waits for the rest of the boot).
+ * ca_certificates, swap_file, packages and power_state (last: a reboot waits for the rest of the boot).
  */
 export function unitsToStart(config: FlintConfig): string[][] {
   const units = (config.systemd?.units ?? []).filter((u) => u.enabled === true && !/@\.|\.(target|device|mount|swap|slice|scope)$/.test(u.name)).map((u) => [u.name]);
   const containers = (config.containers ?? []).filter((c) => c.enabled !== false).map((c) => [`${c.name}.service`, `container-${c.name}.service`]);
   const ca = (config.ca_certificates ?? []).length > 0 ? [[CA_SERVICE]] : [];
   const swap = config.swap_file !== undefined ? [[swapUnitName(config.swap_file.path ?? DEFAULT_SWAP_FILE)]] : [];
+  const packages = config.packages !== undefined ? [[PACKAGES_SERVICE]] : [];
   const power = config.power_state !== undefined ? [[POWER_STATE_SERVICE]] : [];
-  return [...ca, ...units, ...containers, ...swap, ...power];
+  return [...ca, ...units, ...containers, ...swap, ...packages, ...power];
 }
 
 export async function catchUpBootedSystem(config: FlintConfig, log: (line: string) => void): Promise<void> {

@@ -1,10 +1,11 @@
 /**
  * cloud-init's machine-wide modules as flint's settings: update_etc_hosts
- * (manage_etc_hosts), ntp, ca_certs, mounts' swap file (swap), power_state and
- * raspberry_pi (rpi). Each returns the flint value and the seed path it came from.
+ * (manage_etc_hosts), ntp, ca_certs, mounts' swap file (swap), power_state,
+ * raspberry_pi (rpi) and package_update_upgrade_install (packages). Each returns the flint value and the seed path it came from.
  */
 import type { PathSeg } from '../config/diagnostics.js';
 import type { FlintConfig } from '../config/validate.js';
+import { isObj } from './cloudinit-source.js';
 import type { SeedFile } from './cloudinit-source.js';
 
 export interface Converted<T> {
@@ -19,6 +20,7 @@ export interface MachineSettings {
   swap_file?: Converted<NonNullable<FlintConfig['swap_file']>>;
   power_state?: Converted<NonNullable<FlintConfig['power_state']>>;
   raspberry_pi?: Converted<NonNullable<FlintConfig['raspberry_pi']>>;
+  packages?: Converted<NonNullable<FlintConfig['packages']>>;
 }
 
 /** FQDN is the machine's full name (or its short one), as update_etc_hosts puts it on 127.0.1.1. */
@@ -36,6 +38,8 @@ export function convertMachine(ud: SeedFile, fqdn: string | undefined): MachineS
   if (power !== undefined) out.power_state = { value: power, from: ['power_state'] };
   const pi = rpi(ud);
   if (pi !== undefined) out.raspberry_pi = { value: pi, from: ['rpi'] };
+  const pk = packagesOf(ud);
+  if (pk !== undefined) out.packages = pk;
   return out;
 }
 
@@ -162,4 +166,32 @@ function rpi(ud: SeedFile): NonNullable<FlintConfig['raspberry_pi']> | undefined
     }
   }
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * package_update_upgrade_install: `packages` (names; [name, version] pairs become
+ * apt's NAME=VERSION), `package_update`, `package_upgrade`. cloud-init updates the lists
+ * whenever it installs or upgrades; so does flint (update defaults to true with names).
+ */
+function packagesOf(ud: SeedFile): Converted<NonNullable<FlintConfig['packages']>> | undefined {
+  const list = ud.list(['packages']);
+  const install: string[] = [];
+  list?.forEach((_, i) => {
+    const v = ud.at(['packages', i]);
+    if (Array.isArray(v)) {
+      const pair = ud.strList(['packages', i], false);
+      if (pair?.length === 2) install.push(`${pair[0]!}=${pair[1]!}`);
+      else ud.error(['packages', i], 'type', 'a package with a version is a list of its name and the version, e.g. [nginx, 1.22.1-9]');
+    } else if (isObj(v)) ud.unsupported(['packages', i], 'packages for another package manager (apt:, snap:) are not installed');
+    else {
+      const s = ud.str(['packages', i]);
+      if (s !== undefined) install.push(s);
+    }
+  });
+  const update = ud.bool(['package_update']);
+  const upgrade = ud.bool(['package_upgrade']);
+  if (ud.written(['package_reboot_if_required']) && ud.bool(['package_reboot_if_required']) === true) ud.unsupported(['package_reboot_if_required'], 'flint does not reboot on the package manager\'s word; add power_state: {mode: reboot}');
+  if (install.length === 0 && update !== true && upgrade !== true) return undefined;
+  const value: NonNullable<FlintConfig['packages']> = { ...(install.length > 0 ? { install } : {}), ...(update !== undefined ? { update } : {}), ...(upgrade === true ? { upgrade } : {}) };
+  return { value, from: [install.length > 0 ? 'packages' : update !== undefined ? 'package_update' : 'package_upgrade'] };
 }

@@ -71,14 +71,10 @@ const HANDLED = new Set([
   'users', 'groups', 'chpasswd', 'password', 'ssh_authorized_keys', 'ssh_pwauth', 'ssh_deletekeys', 'disable_root', 'system_info',
   'write_files', 'hostname', 'fqdn', 'preserve_hostname', 'prefer_fqdn_over_hostname', 'manage_etc_hosts', 'timezone', 'locale',
   'locale_configfile', 'keyboard', 'growpart', 'resize_rootfs', 'mounts', 'mount_default_fields', 'swap', 'runcmd', 'bootcmd',
-  'ntp', 'ca_certs', 'ca-certs', 'power_state', 'rpi',
+  'ntp', 'ca_certs', 'ca-certs', 'power_state', 'rpi', 'packages', 'package_update', 'package_upgrade', 'package_reboot_if_required',
 ]);
 const NOTES: Record<string, string> = {
-  packages: 'flint installs no packages: build them into the image',
-  package_update: 'flint installs no packages',
-  package_upgrade: 'flint installs no packages',
-  package_reboot_if_required: 'flint installs no packages',
-  apt: 'flint installs no packages',
+  apt: 'flint adds no apt sources: write them under files: (/etc/apt/sources.list.d/)',
   snap: 'flint installs no packages',
   ssh_import_id: 'flint downloads nothing that a digest does not pin, and GitHub or Launchpad keys change: list the keys in ssh_authorized_keys',
   ssh_keys: 'flint does not install given host keys (ssh.host_keys is keep or generate)',

@@ -286,6 +286,13 @@ function machine(o: Out, c: FlintConfig, ud: Obj): void {
     if (secs % 60 !== 0) o.losses.lose(['power_state', 'delay_seconds'], `cloud-init delays in whole minutes: ${secs} s becomes ${Math.ceil(secs / 60)} min`, 'give delay_seconds in multiples of 60');
     ud.power_state = { mode: ps.mode, delay: secs === 0 ? 'now' : Math.ceil(secs / 60), ...(ps.message !== undefined ? { message: ps.message } : {}) };
   }
+  const pk = c.packages;
+  if (pk !== undefined) {
+    if ((pk.install ?? []).length > 0) ud.packages = pk.install;
+    if (pk.update !== undefined) ud.package_update = pk.update;
+    if (pk.upgrade === true) ud.package_upgrade = true;
+    (pk.files ?? []).forEach((_, i) => o.losses.lose(['packages', 'files', i], 'cloud-init installs packages from repositories only, not package files', 'put the file on a repository the machine reaches, or install it from runcmd'));
+  }
   const pi = c.raspberry_pi;
   if (pi !== undefined) {
     const interfaces: Obj = {};

@@ -360,6 +360,7 @@ function machineFiles(o: Out, c: FlintConfig): void {
     }
   }
   if (c.power_state !== undefined) o.units.push({ name: POWER_STATE_SERVICE, enabled: true, contents: powerStateUnit(c.power_state) });
+  if (c.packages !== undefined) o.losses.lose(['packages'], 'Ignition installs no packages (Fedora CoreOS layers them with rpm-ostree, Flatcar has none)', 'layer them with a oneshot unit that runs rpm-ostree install --apply-live, or build them into the image');
   if (c.raspberry_pi !== undefined) o.losses.lose(['raspberry_pi'], 'Ignition does not edit the Raspberry Pi\'s config.txt', 'write config.txt on the boot partition yourself, or use a flint stick');
 }
 

@@ -34,6 +34,7 @@ import { caCertificatesStep } from '../steps/ca-certs.js';
 import { swapFileStep } from '../steps/swap-file.js';
 import { powerStateStep } from '../steps/power-state.js';
 import { raspberryPiStep } from '../steps/raspberry-pi.js';
+import { packagesStep } from '../steps/packages.js';
 import { resolveSources } from '../steps/sources.js';
 import { configScripts, networkNotes, runPostScripts, runPreScripts } from '../steps/scripts.js';
 import type { Script, ScriptPolicy, ScriptRun } from '../steps/scripts.js';
@@ -43,7 +44,7 @@ import { applyStorage, mountExisting, planStorage, recoverStorage, storageChange
  * The steps, in the order the design fixes: users before files, so owners by name work;
  * ssh before files, so a file under ~/.ssh meets the folder the ssh step made.
  */
-export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, caCertificatesStep, systemStep, ntpStep, systemdStep, networkStep, containersStep, swapFileStep, raspberryPiStep, kernelArgsStep, powerStateStep];
+export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, caCertificatesStep, systemStep, ntpStep, systemdStep, networkStep, containersStep, swapFileStep, raspberryPiStep, kernelArgsStep, packagesStep, powerStateStep];
 
 export interface MachineFacts {
   macs?: string[];

@@ -19,7 +19,8 @@ export function powerStateUnit(ps: NonNullable<FlintConfig['power_state']>): str
     '# Written by flint (power_state: in the config): acts once, after the first configured boot.',
     '[Unit]',
     `Description=flint: ${ps.mode} after the first boot`,
-    'After=multi-user.target graphical.target',
+    // After the packages too: a reboot must not cut their install short.
+    'After=multi-user.target graphical.target flint-packages.service',
     `ConditionPathExists=!${POWER_STATE_DONE}`,
     '',
     '[Service]',

@@ -75,6 +75,9 @@ export async function resolveSources(config: FlintConfig, configDir: string, opt
   (config.scripts ?? []).forEach((s, i) => {
     if (s.source !== undefined && !uses.has(s.source)) uses.set(s.source, ['scripts', i, 'source']);
   });
+  (config.packages?.files ?? []).forEach((f, i) => {
+    if (!uses.has(f)) uses.set(f, ['packages', 'files', i]);
+  });
   (config.ca_certificates ?? []).forEach((c, i) => {
     if (c.source !== undefined && !uses.has(c.source)) uses.set(c.source, ['ca_certificates', i, 'source']);
   });
@@ -305,7 +308,7 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * The `file:` payloads a config names (files, container image archives, scripts, CA
- * certificates; also
+ * certificates, package files; also
  * in `hosts:` entries), relative to its folder, each once, in the config's order.
  */
 export function payloadPaths(config: Record<string, unknown>): string[] {
@@ -314,6 +317,8 @@ export function payloadPaths(config: Record<string, unknown>): string[] {
     for (const f of asList(c.files)) addSource(out, f.source);
     for (const s of asList(c.scripts)) addSource(out, s.source);
     for (const a of asList(c.ca_certificates)) addSource(out, a.source);
+    const pk = c.packages;
+    if (typeof pk === 'object' && pk !== null && Array.isArray((pk as Record<string, unknown>).files)) for (const f of (pk as Record<string, unknown[]>).files!) addSource(out, f);
     for (const k of asList(c.containers)) if (typeof k.image_archive === 'string') out.add(k.image_archive);
   };
   fromSection(config);

@@ -458,12 +458,12 @@ describe('user-data keys', () => {
   });
 
   it('keys flint does not apply are listed in one warning with their line:col', () => {
-    const r = ud('#cloud-config\npackage_update: true\npackages: [nginx]\nhostname: web\nfinal_message: done\nsystem_info: {distro: debian}\n');
+    const r = ud('#cloud-config\nsnap: {commands: [x]}\napt: {preserve_sources_list: true}\nhostname: web\nfinal_message: done\nsystem_info: {distro: debian}\n');
     const w = r.diagnostics.filter((d) => d.code === 'unsupported');
     expect(w).toHaveLength(1);
     expect(w[0]).toMatchObject({ severity: 'warning', line: 2, column: 1 });
-    expect(w[0]?.message).toBe('flint does not apply these 4 settings of the cloud-init seed: package_update (2:1), packages (3:1), final_message (5:1), system_info.distro (6:15)');
-    expect(w[0]?.hint).toContain('packages: flint installs no packages: build them into the image');
+    expect(w[0]?.message).toBe('flint does not apply these 4 settings of the cloud-init seed: snap (2:1), apt (3:1), final_message (5:1), system_info.distro (6:15)');
+    expect(w[0]?.hint).toContain('apt: flint adds no apt sources: write them under files: (/etc/apt/sources.list.d/)');
     expect(r.config).toEqual({ version: 1, hostname: 'web' });
   });
 });
@@ -606,6 +606,13 @@ describe('machine-wide modules (issue 20): ntp, ca_certs, manage_etc_hosts, swap
     expect(msg).toMatch(/ssh_import_id: flint downloads nothing that a digest does not pin/);
     expect(r.config).toMatchObject({ power_state: { mode: 'poweroff' }, ntp: { servers: ['a.example'] } });
     expect(r.config?.swap_file).toBeUndefined();
+  });
+
+  it('packages, package_update and package_upgrade become packages:, a [name, version] pair apt\'s NAME=VERSION', () => {
+    const r = ud('#cloud-config\npackage_update: true\npackage_upgrade: true\npackage_reboot_if_required: true\npackages:\n  - nginx\n  - [libpython3.11, 3.11.2-6]\n');
+    expect(r.config?.packages).toEqual({ install: ['nginx', 'libpython3.11=3.11.2-6'], update: true, upgrade: true });
+    expect(r.diagnostics.filter((d) => d.code === 'unsupported').map((d) => d.message)).toEqual([expect.stringMatching(/package_reboot_if_required \(4:1\)/)]);
+    validConfig(r);
   });
 
   it('a bad power_state mode and a swap size that is not one are errors at their line', () => {

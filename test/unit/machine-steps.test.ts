@@ -19,6 +19,7 @@ import { replaceChronySources } from '../../src/steps/time-sync.js';
 import { editConfigTxt, piSettings } from '../../src/steps/raspberry-pi.js';
 import { makeSwapScript, swapUnitName } from '../../src/steps/swap-file.js';
 import { powerStateUnit } from '../../src/steps/power-state.js';
+import { packageCommands, packagesUnit } from '../../src/steps/packages.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { issue } from '../helpers/pki.js';
 
@@ -165,7 +166,7 @@ describe('swap_file and power_state', () => {
 
   it('power_state: once, after the default target, with the delay and a message that systemd does not expand', () => {
     const unit = powerStateUnit({ mode: 'reboot', delay_seconds: 30, message: 'rebooting for 100% of "the" new $kernel' });
-    expect(unit).toContain('After=multi-user.target graphical.target\nConditionPathExists=!/var/lib/flint/power-state-done\n');
+    expect(unit).toContain('After=multi-user.target graphical.target flint-packages.service\nConditionPathExists=!/var/lib/flint/power-state-done\n');
     expect(unit).toContain('ExecStart=echo "rebooting for 100%% of \\"the\\" new $$kernel"\nExecStart=sleep 30\nExecStart=systemctl --no-block reboot\n');
     const root = makeRoot({});
     applyTwice(context(root, { power_state: { mode: 'poweroff' } }));
@@ -200,5 +201,42 @@ describe('raspberry_pi', () => {
     const plan = planSteps(context(makeRoot({}), { raspberry_pi: { spi: true } }), STEPS);
     expect(plan.problems.map((p) => p.message)).toEqual(['the target has no Raspberry Pi boot partition (no config.txt in /boot/firmware or /boot)']);
     expect(errors('raspberry_pi: {serial_console: true, serial_hardware: false}\n')).toEqual(['raspberry_pi.serial_console: a serial console needs the serial port: serial_hardware is false']);
+  });
+});
+
+describe('packages', () => {
+  it('the commands of each package manager, the network only when needed, once', () => {
+    const p = { install: ['nginx'], upgrade: true };
+    expect(packageCommands('apt', p, ['/var/lib/flint/packages/t.deb'])).toEqual([
+      ['apt-get', '-q', 'update'],
+      ['apt-get', '-y', '-q', '-o', 'Dpkg::Options::=--force-confold', 'upgrade'],
+      ['apt-get', '-y', '-q', '-o', 'Dpkg::Options::=--force-confold', 'install', 'nginx', '/var/lib/flint/packages/t.deb'],
+    ]);
+    expect(packageCommands('dnf', { install: ['htop'] }, [])).toEqual([['dnf', '-y', '-q', 'makecache'], ['dnf', '-y', '-q', 'install', 'htop']]);
+    expect(packageCommands('zypper', { install: ['htop'], update: false }, [])).toEqual([['zypper', '--non-interactive', 'install', 'htop']]);
+    expect(packageCommands('transactional-update', { install: ['htop'] }, [])).toEqual([['transactional-update', '--non-interactive', '--continue', 'pkg', 'install', 'htop']]);
+    expect(packagesUnit('apt', { install: ['nginx'] }, [])).toMatch(/Wants=network-online.target\nAfter=network-online.target\nConditionPathExists=!\/var\/lib\/flint\/packages-done\n[\s\S]*Environment=DEBIAN_FRONTEND=noninteractive\nExecStart=apt-get -q update\nExecStart=apt-get -y -q -o Dpkg::Options::=--force-confold install nginx\nExecStart=touch \/var\/lib\/flint\/packages-done\n/);
+    expect(packagesUnit('apt', { files: ['file:t.deb'] }, ['/var/lib/flint/packages/t.deb'])).not.toContain('network-online');
+  });
+
+  it('package files from the medium go under /var/lib/flint/packages with the unit; no package manager is a problem', () => {
+    const root = makeRoot({ 'usr/bin/apt-get': '' });
+    const ctx = context(root, { packages: { install: ['htop'], files: ['file:pkgs/t_1.0_all.deb'] } });
+    ctx.payloads.set('file:pkgs/t_1.0_all.deb', Buffer.from('!<arch>\n'));
+    const plan = applyTwice(ctx);
+    expect(text(root, 'var/lib/flint/packages/t_1.0_all.deb')).toBe('!<arch>\n');
+    expect(text(root, 'etc/systemd/system/flint-packages.service')).toContain('install htop /var/lib/flint/packages/t_1.0_all.deb\n');
+    expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/flint-packages.service'))).toBe('/etc/systemd/system/flint-packages.service');
+    expect(plan.report.packages).toEqual({ manager: 'apt', install: ['htop'], files: ['t_1.0_all.deb'] });
+    const none = planSteps(context(makeRoot({}), { packages: { install: ['htop'] } }), STEPS);
+    expect(none.problems.map((p) => p.message)).toEqual(['the target has no package manager flint knows (transactional-update, apt-get, dnf or zypper)']);
+  });
+
+  it('names and files are checked', () => {
+    expect(errors('packages: {install: ["two words"], files: ["https://x.example/a.deb", "file:a.tar"]}\n')).toEqual([
+      expect.stringMatching(/^packages\.install\[0\]: "two words" is not a package name/),
+      expect.stringMatching(/^packages\.files\[0\]: a package file is file: plus its path/),
+      expect.stringMatching(/^packages\.files\[1\]: a package file ends in \.deb or \.rpm/),
+    ]);
   });
 });

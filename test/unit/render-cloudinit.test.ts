@@ -116,6 +116,7 @@ function normal(c: Obj): Obj {
       ntp: c.ntp,
       swap_file: c.swap_file === undefined ? undefined : { path: (c.swap_file as Obj).path ?? '/swapfile', bytes: String((parseSize(String((c.swap_file as Obj).size)) as { bytes: bigint }).bytes) },
       power_state: c.power_state,
+      packages: c.packages,
       raspberry_pi: c.raspberry_pi,
       ca: list(c.ca_certificates).map((ca) => (typeof ca.contents === 'string' ? ca.contents : readFileSync(join('examples', String(ca.source).slice('file:'.length)), 'utf8')).trim()),
     }),
