@@ -18,6 +18,7 @@ import { isObj, SeedFile } from './cloudinit-source.js';
 import type { Unsupported } from './cloudinit-source.js';
 import { convertScripts, convertStorage, convertSystem } from './cloudinit-system.js';
 import { convertMachine } from './cloudinit-machine.js';
+import { convertRepos, REPO_KEYS } from './cloudinit-repos.js';
 import { convertAccounts } from './cloudinit-users.js';
 
 export interface SeedPart {
@@ -72,10 +73,10 @@ const HANDLED = new Set([
   'write_files', 'hostname', 'fqdn', 'preserve_hostname', 'prefer_fqdn_over_hostname', 'manage_etc_hosts', 'timezone', 'locale',
   'locale_configfile', 'keyboard', 'growpart', 'resize_rootfs', 'mounts', 'mount_default_fields', 'swap', 'runcmd', 'bootcmd',
   'ntp', 'ca_certs', 'ca-certs', 'power_state', 'rpi', 'packages', 'package_update', 'package_upgrade', 'package_reboot_if_required',
+  ...REPO_KEYS,
 ]);
 const NOTES: Record<string, string> = {
-  apt: 'flint adds no apt sources: write them under files: (/etc/apt/sources.list.d/)',
-  snap: 'flint installs no packages',
+  snap: 'flint installs no snaps: install them from a post script',
   ssh_import_id: 'flint downloads nothing that a digest does not pin, and GitHub or Launchpad keys change: list the keys in ssh_authorized_keys',
   ssh_keys: 'flint does not install given host keys (ssh.host_keys is keep or generate)',
   ssh_genkeytypes: 'flint generates ed25519 and RSA host keys with ssh_deletekeys: true',
@@ -207,10 +208,13 @@ function build(parts: { ud?: SeedFile; md?: SeedFile; nc?: SeedFile }, options: 
       config.storage = storage;
       origin(['storage'], ud, ud.written(['growpart']) ? ['growpart'] : ud.written(['resize_rootfs']) ? ['resize_rootfs'] : ['mounts']);
     }
-    const files = convertWriteFiles(ud);
+    const written = convertWriteFiles(ud);
+    const repos = convertRepos(ud);
+    const files = [...written, ...repos.map((r) => r.file)];
     if (files.length > 0) {
       config.files = files;
-      files.forEach((_, i) => origin(['files', i], ud, ['write_files', i]));
+      written.forEach((_, i) => origin(['files', i], ud, ['write_files', i]));
+      repos.forEach((r, i) => origin(['files', written.length + i], ud, r.from));
     }
     const fqdn = ud.str(['fqdn']) ?? ud.str(['hostname']) ?? md?.str(['local-hostname']) ?? md?.str(['hostname']);
     for (const [k, c] of Object.entries(convertMachine(ud, fqdn))) {

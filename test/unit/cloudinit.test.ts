@@ -458,12 +458,12 @@ describe('user-data keys', () => {
   });
 
   it('keys flint does not apply are listed in one warning with their line:col', () => {
-    const r = ud('#cloud-config\nsnap: {commands: [x]}\napt: {preserve_sources_list: true}\nhostname: web\nfinal_message: done\nsystem_info: {distro: debian}\n');
+    const r = ud('#cloud-config\nsnap: {commands: [x]}\nbyobu_by_default: enable\nhostname: web\nfinal_message: done\nsystem_info: {distro: debian}\n');
     const w = r.diagnostics.filter((d) => d.code === 'unsupported');
     expect(w).toHaveLength(1);
     expect(w[0]).toMatchObject({ severity: 'warning', line: 2, column: 1 });
-    expect(w[0]?.message).toBe('flint does not apply these 4 settings of the cloud-init seed: snap (2:1), apt (3:1), final_message (5:1), system_info.distro (6:15)');
-    expect(w[0]?.hint).toContain('apt: flint adds no apt sources: write them under files: (/etc/apt/sources.list.d/)');
+    expect(w[0]?.message).toBe('flint does not apply these 4 settings of the cloud-init seed: snap (2:1), byobu_by_default (3:1), final_message (5:1), system_info.distro (6:15)');
+    expect(w[0]?.hint).toContain('snap: flint installs no snaps: install them from a post script');
     expect(r.config).toEqual({ version: 1, hostname: 'web' });
   });
 });
@@ -612,6 +612,45 @@ describe('machine-wide modules (issue 20): ntp, ca_certs, manage_etc_hosts, swap
     const r = ud('#cloud-config\npackage_update: true\npackage_upgrade: true\npackage_reboot_if_required: true\npackages:\n  - nginx\n  - [libpython3.11, 3.11.2-6]\n');
     expect(r.config?.packages).toEqual({ install: ['nginx', 'libpython3.11=3.11.2-6'], update: true, upgrade: true });
     expect(r.diagnostics.filter((d) => d.code === 'unsupported').map((d) => d.message)).toEqual([expect.stringMatching(/package_reboot_if_required \(4:1\)/)]);
+    validConfig(r);
+  });
+
+  it('yum_repos, zypper.repos and apt.sources become the files their modules write; what needs the running system is named', () => {
+    const text = [
+      '#cloud-config',
+      'yum_repos:',
+      '  epel testing:',
+      '    name: Extra Packages - Testing',
+      '    baseurl: https://example.org/epel/testing/$basearch/',
+      '    enabled: false',
+      '    gpgcheck: true',
+      '  no-url: {name: x}',
+      'zypper:',
+      '  repos:',
+      '    - {id: oss, name: Main, baseurl: "https://download.opensuse.org/tumbleweed/repo/oss/", enabled: 1, autorefresh: 1}',
+      'apt:',
+      '  preserve_sources_list: true',
+      '  sources:',
+      '    lab.list:',
+      '      source: "deb [signed-by=/etc/apt/trusted.gpg.d/lab.asc] https://apt.lab.example bookworm main"',
+      '      key: |',
+      '        -----BEGIN PGP PUBLIC KEY BLOCK-----',
+      '        mQINBGVc',
+      '        -----END PGP PUBLIC KEY BLOCK-----',
+      '    ppa:',
+      '      source: "deb $MIRROR $RELEASE main"',
+      '      keyid: F430BBA5',
+      '',
+    ].join('\n');
+    const r = ud(text);
+    const files = (r.config?.files ?? []) as File[];
+    expect(files.map((f) => f.path)).toEqual(['/etc/yum.repos.d/epel-testing.repo', '/etc/zypp/repos.d/oss.repo', '/etc/apt/sources.list.d/lab.list', '/etc/apt/trusted.gpg.d/lab.asc']);
+    expect(files[0]).toMatchObject({ overwrite: false, contents: '# Created by flint from the cloud-init seed\n[epel-testing]\nname = Extra Packages - Testing\nbaseurl = https://example.org/epel/testing/$basearch/\nenabled = 0\ngpgcheck = 1\n\n' });
+    expect(files[1]?.contents).toContain('[oss]\nname = Main\nbaseurl = https://download.opensuse.org/tumbleweed/repo/oss/\nenabled = 1\nautorefresh = 1\n');
+    expect(files[2]?.contents).toBe('deb [signed-by=/etc/apt/trusted.gpg.d/lab.asc] https://apt.lab.example bookworm main\n');
+    expect(files[3]?.contents).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----\nmQINBGVc\n-----END PGP PUBLIC KEY BLOCK-----\n$/);
+    const msg = r.diagnostics.filter((d) => d.code === 'unsupported').map((d) => d.message).join('');
+    for (const k of ['yum_repos.no-url', 'apt.preserve_sources_list', 'apt.sources.ppa.keyid', 'apt.sources.ppa.source']) expect(msg).toContain(k);
     validConfig(r);
   });
 
