@@ -9,6 +9,7 @@ import { runHelp } from './run-help.js';
 import { driveHelp, imageHelp, initHelp } from './media-help.js';
 import { convertHelp } from './convert-help.js';
 import { signHelp, verifyHelp } from './trust-help.js';
+import { fleetHelp } from './fleet-help.js';
 import { nearest } from '../config/checks/suggest.js';
 
 declare const FLINT_VERSION: string | undefined;
@@ -30,6 +31,7 @@ Commands:
                            or (--to ignition|cloud-init) a flint config as that engine's config
   sign CONFIG --key --cert sign a config and every payload it names (writes CONFIG.sig)
   verify CONFIG            show who signed a config, when, and whether the signer is trusted
+  fleet build CONFIG -o DIR  one config per machine of CONFIG's hosts:, for a static web server
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;
@@ -52,6 +54,7 @@ const commands: Record<string, Command> = {
   convert: { help: convertHelp, run: async (argv, io) => (await import('./convert.js')).runConvert(argv, io) },
   sign: { help: signHelp, run: async (argv, io) => (await import('./sign.js')).runSign(argv, io) },
   verify: { help: verifyHelp, run: async (argv, io) => (await import('./sign.js')).runVerify(argv, io) },
+  fleet: { help: fleetHelp, run: async (argv, io) => (await import('./fleet.js')).runFleet(argv, io) },
 };
 
 export function main(argv: readonly string[], io: Output): number | Promise<number> {

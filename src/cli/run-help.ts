@@ -7,7 +7,8 @@ missing, empty or "uninitialized" and flint has not configured it yet
 (/etc/.flint-result.json), or flint.firstboot, ignition.firstboot or
 combustion.firstboot is on the kernel command line, it looks for a config, in order:
   1. the kernel command line: flint.config= (LABEL=NAME:/path, or an https:// URL
-     checked against flint.config.sha512= when given), else ignition.config.url=,
+     checked against flint.config.sha512= when given; {mac}, {serial}, {uuid} and
+     {hostname} in it are this machine's, docs/fleet.md), else ignition.config.url=,
      else combustion.url= (https only)
   2. QEMU fw_cfg: opt/flint/config, opt/com.coreos/config (Ignition),
      opt/org.opensuse.combustion/script

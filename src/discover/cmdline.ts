@@ -4,6 +4,7 @@
  * dropped, and `--` ends the kernel's parameters (what follows belongs to init).
  * When an option appears twice, the last one counts, as for the kernel's own.
  */
+import { PLACEHOLDERS, placeholdersOf } from './url-template.js';
 
 export type ConfigRef =
   | { kind: 'url'; url: string }
@@ -16,6 +17,8 @@ export interface BootOptions {
   sha512?: string;
   /** `ignition.config.url=`: an Ignition config (only https:// is fetched). */
   ignitionUrl?: string;
+  /** `BOOTIF=` (PXELINUX, iPXE): the boot interface's MAC, for `{mac}` in flint.config=. */
+  bootif?: string;
   /** `combustion.url=`: a Combustion script (only https:// is fetched). */
   combustionUrl?: string;
   /** The first-boot flags present (`flint.firstboot`, `ignition.firstboot`, `combustion.firstboot`). */
@@ -85,12 +88,16 @@ export function parseCmdline(text: string): BootOptions {
     switch (name) {
       case 'flint.config': {
         const ref = value === undefined ? undefined : configRef(value);
-        if (ref === undefined) {
-          opts.problems.push(`flint.config=${value ?? ''}: expected an https:// URL or LABEL=NAME:/path; ignored`);
+        const unknown = ref?.kind === 'url' ? placeholdersOf(ref.url).unknown : [];
+        if (ref === undefined || unknown.length > 0) {
+          opts.problems.push(ref === undefined ? `flint.config=${value ?? ''}: expected an https:// URL or LABEL=NAME:/path; ignored` : `flint.config=: {${unknown[0]!}} is not a placeholder flint fills (${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}); ignored`);
           delete opts.config;
         } else opts.config = ref;
         break;
       }
+      case 'BOOTIF':
+        if (value !== undefined) opts.bootif = value;
+        break;
       case 'flint.config.sha512':
         if (value !== undefined && /^[0-9a-f]{128}$/i.test(value)) opts.sha512 = value.toLowerCase();
         else opts.problems.push(`flint.config.sha512=${value ?? ''}: expected 128 hexadecimal digits; ignored`);

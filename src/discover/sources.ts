@@ -20,6 +20,8 @@
  * ISO 9660 medium that the kernel cannot mount (no driver) is read with mtools or
  * xorriso instead.
  */
+import { fillUrlTemplate, kernelHostname, placeholdersOf } from './url-template.js';
+import { machineFacts } from './facts.js';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { chmod, cp, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -73,6 +75,8 @@ export interface DiscoverOptions {
   sys: string;
   /** Where device nodes are. Default /dev. */
   dev?: string;
+  /** The kernel's host name, for {hostname}. Default /proc/sys/kernel/hostname. */
+  hostnameFile?: string;
   /** Where the config is copied to (RAM in the initramfs). */
   work: string;
   timeoutMs: number;
@@ -127,7 +131,7 @@ async function fromKernelCmdline(o: DiscoverOptions): Promise<Found | undefined>
   for (const [url, key] of [[boot.ignitionUrl, 'ignition.config.url'], [boot.combustionUrl, 'combustion.url']] as const) {
     if (url !== undefined) o.log(`kernel command line: ${key}=${redactUrl(url)}: passed over, flint.config= comes first`);
   }
-  if (ref.kind === 'url') return fromUrl(o, ref.url, 'flint.config', 'flint');
+  if (ref.kind === 'url') return fromUrl(o, templated(o, ref.url), 'flint.config', 'flint');
   const wanted = ref.label.toLowerCase();
   const devices = await waitForDevices(o, (ds) => ds.some((d) => d.label.toLowerCase() === wanted), `a medium labelled ${ref.label}`);
   const matching = devices.filter((d) => d.label.toLowerCase() === wanted);
@@ -143,6 +147,20 @@ async function fromKernelCmdline(o: DiscoverOptions): Promise<Found | undefined>
   });
   if (found === undefined) throw new DiscoveryError(`flint.config=LABEL=${ref.label}:${ref.path}: ${describe(dev)} has no file ${ref.path}`);
   return found;
+}
+
+/** flint.config='s URL with this machine's {mac}, {serial}, {uuid}, {hostname} filled in (docs/fleet.md). */
+function templated(o: DiscoverOptions, url: string): string {
+  if (placeholdersOf(url).used.length === 0) return url;
+  const filled = fillUrlTemplate(url, { ...machineFacts(o.sys), ...(o.boot.bootif !== undefined ? { bootif: o.boot.bootif } : {}), ...hostnameFact(o.hostnameFile) });
+  if ('problem' in filled) throw new DiscoveryError(`flint.config=${redactUrl(url)}: ${filled.problem}`);
+  o.log(`flint.config: ${redactUrl(url).replace(/%7B/gi, '{').replace(/%7D/gi, '}')} is ${redactUrl(filled.url)} for this machine`);
+  return filled.url;
+}
+
+function hostnameFact(file: string | undefined): { hostname?: string } {
+  const h = kernelHostname(file);
+  return h !== undefined ? { hostname: h } : {};
 }
 
 async function fromFwCfg(o: DiscoverOptions): Promise<Found | undefined> {
