@@ -44,7 +44,8 @@ Options:
   --json          print the apply result as JSON
   -h, --help      show this help
 
-Kernel command line: flint.config=, flint.config.sha512=, flint.timeout=,
+Kernel command line: flint.config=, flint.config.sha512=, flint.config.deadline=
+(seconds a config URL is asked for, retries included; default 300), flint.timeout=,
 flint.require=1 (no config found is an error), flint.trust=required|optional|off
 (signed configs, docs/signing.md; default required when --trust-dir holds *.pem,
 else off), flint.firstboot, flint.report=0 (write

@@ -165,6 +165,7 @@ async function applyFound(found: Source, boot: BootOptions, paths: Paths, io: Ou
       scripts: 'all',
       work: paths.work,
       initrdNetwork: (config) => initrdNetwork(config, log),
+      ...(boot.proxy !== undefined ? { proxy: boot.proxy } : {}),
       // The medium is never a target of storage, whichever partition of it the config came from.
       ...(found.medium !== undefined ? { excludeDevices: [found.medium.device.node] } : {}),
       log,

@@ -5,6 +5,12 @@
  * When an option appears twice, the last one counts, as for the kernel's own.
  */
 import { PLACEHOLDERS, placeholdersOf } from './url-template.js';
+import { checkProxy } from '../steps/proxy-agent.js';
+
+/** A proxy URL for messages: its password never shown. */
+function redactProxy(v: string): string {
+  return v.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
 
 export type ConfigRef =
   | { kind: 'url'; url: string }
@@ -25,6 +31,10 @@ export interface BootOptions {
   firstbootFlags: string[];
   /** `flint.timeout=`, in seconds. */
   timeoutS?: number;
+  /** `flint.config.deadline=SECONDS`: how long a config given by URL is asked for, retries included (default 300). */
+  configDeadlineS?: number;
+  /** `flint.proxy=http://HOST:PORT`: https downloads (the config, its signature, payloads) tunnel through it. */
+  proxy?: string;
   /** `flint.require=1`: no config found is an error. */
   require: boolean;
   /** `flint.report=0` turns off writing RESULT.txt and result.json back to the config medium. */
@@ -97,6 +107,16 @@ export function parseCmdline(text: string): BootOptions {
       }
       case 'BOOTIF':
         if (value !== undefined) opts.bootif = value;
+        break;
+      case 'flint.proxy': {
+        const p = value === undefined ? 'expected http://HOST:PORT' : checkProxy(value);
+        if (p === undefined && value !== undefined) opts.proxy = value;
+        else opts.problems.push(`flint.proxy=${value === undefined ? '' : redactProxy(value)}: ${p ?? ''}; ignored`);
+        break;
+      }
+      case 'flint.config.deadline':
+        if (value !== undefined && /^\d+$/.test(value) && Number(value) > 0) opts.configDeadlineS = Number(value);
+        else opts.problems.push(`flint.config.deadline=${value ?? ''}: expected a number of seconds; ignored`);
         break;
       case 'flint.config.sha512':
         if (value !== undefined && /^[0-9a-f]{128}$/i.test(value)) opts.sha512 = value.toLowerCase();

@@ -473,7 +473,7 @@ async function fetchSignature(o: DiscoverOptions, url: string, file: string): Pr
   const u = new URL(url);
   u.pathname += '.sig';
   try {
-    await writeFile(file + '.sig', await downloadHttps(u.toString()), { mode: 0o600 });
+    await writeFile(file + '.sig', await downloadHttps(u.toString(), o.boot.proxy !== undefined ? { proxy: o.boot.proxy } : {}), { mode: 0o600 });
     o.log(`fetched its signature ${redactUrl(u.toString())}`);
   } catch (e) {
     o.log(`no signature at ${redactUrl(u.toString())} (${(e as Error).message})`);
@@ -485,12 +485,20 @@ async function fetchSignature(o: DiscoverOptions, url: string, file: string): Pr
  * A config named by URL on the kernel command line. Asked for explicitly, so a failure
  * stops the run: going on would boot a machine its owner meant to configure.
  */
+/** How long flint keeps asking for a config given by URL (flint.config.deadline=). */
+export const DEFAULT_CONFIG_DEADLINE_S = 300;
+
 async function fromUrl(o: DiscoverOptions, url: string, key: string, format: ConfigFormat): Promise<Found> {
   const shown = redactUrl(url);
   if (!/^https:\/\//i.test(url)) throw new DiscoveryError(`${key}=${shown}: only https:// URLs are fetched${URL_ALTERNATIVE[format]}`);
   let data: Buffer;
+  const deadlineMs = (o.boot.configDeadlineS ?? DEFAULT_CONFIG_DEADLINE_S) * 1000;
   try {
-    data = await downloadHttps(url);
+    data = await downloadHttps(url, {
+      deadlineMs,
+      ...(o.boot.proxy !== undefined ? { proxy: o.boot.proxy } : {}),
+      onRetry: (r) => o.log(`${key}=${shown}: ${r.error} (attempt ${r.attempt}); trying again in ${(r.waitMs / 1000).toFixed(1)} s, ${Math.max(0, Math.round((r.leftMs ?? 0) / 1000))} s of ${deadlineMs / 1000} s left`),
+    });
   } catch (e) {
     throw new DiscoveryError(`${key}=${shown}: ${(e as Error).message}`);
   }

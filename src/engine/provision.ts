@@ -60,6 +60,8 @@ export interface ProvisionRequest {
   progress?: ApplyProgress;
   /** Extra CA certificates (PEM) trusted for https sources. */
   ca?: string | Buffer;
+  /** An http proxy for https sources (flint.proxy=). */
+  proxy?: string;
   /** Which `scripts:` run (default post: pre scripts belong to the initramfs, `flint run` says all). */
   scripts?: ScriptPolicy;
   /** RAM folder for the scripts' copies (default: a new folder under the system's temp folder). */
@@ -109,7 +111,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   const network = config.network?.in_initrd === true && req.apply && req.initrdNetwork !== undefined ? await req.initrdNetwork(config) : undefined;
   // Resolve: fetch https sources and read file: payloads before planning, which is
   // synchronous; a wrong hash is found here, before anything is written.
-  const sources = await resolveSources(config, ctx.configDir, req.ca !== undefined ? { ca: req.ca } : {});
+  const sources = await resolveSources(config, ctx.configDir, { ...(req.ca !== undefined ? { ca: req.ca } : {}), ...(req.proxy !== undefined ? { proxy: req.proxy } : {}) });
   ctx.payloads = sources.payloads;
   // Storage reads the disks (programs, so asynchronous) before the synchronous planning.
   const storage = config.storage !== undefined ? await planStorage(root, config.storage, { configFile: req.configFile, ...(req.excludeDevices !== undefined ? { excludeDevices: req.excludeDevices } : {}) }) : undefined;

@@ -24,6 +24,7 @@ import type { Agent } from 'node:https';
 import type { FlintConfig } from '../config/validate.js';
 import type { PathSeg } from '../config/diagnostics.js';
 import type { Problem } from '../engine/plan.js';
+import { proxyAgent } from './proxy-agent.js';
 
 /** Largest payload flint reads or downloads, and largest decompressed file. */
 export const MAX_PAYLOAD_BYTES = 512 * 1024 * 1024;
@@ -42,6 +43,16 @@ export interface ResolveOptions {
   backoffMs?: number;
   /** Size limit per payload, in bytes. Default MAX_PAYLOAD_BYTES. */
   maxBytes?: number;
+  /**
+   * A total time bound, in ms: attempts go on (retries unbounded unless given) until the
+   * next wait would pass it. For a config a fleet fetches, where a busy server should be
+   * waited for, not given up on after four quick tries.
+   */
+  deadlineMs?: number;
+  /** An http proxy that tunnels https (flint.proxy=), e.g. http://10.0.0.1:3128. */
+  proxy?: string;
+  /** Told before each wait: for a countdown on the console. */
+  onRetry?: (r: { attempt: number; error: string; waitMs: number; leftMs?: number }) => void;
 }
 
 export interface ResolvedSources {
@@ -60,6 +71,12 @@ function https(): typeof import('node:https') {
 function tls(): typeof import('node:tls') {
   tlsModule ??= lazyRequire('node:tls') as typeof import('node:tls');
   return tlsModule;
+}
+
+/** The https Agent for OPTS: the extra CA, and the proxy tunnel when one is given. */
+function agentFor(opts: ResolveOptions): Agent {
+  const options = { keepAlive: false, ...(opts.ca !== undefined ? { ca: [...tls().rootCertificates, String(opts.ca)] } : {}) };
+  return opts.proxy !== undefined ? proxyAgent(opts.proxy, options) : new (https().Agent)(options);
 }
 
 /** Every `file:` and `https:` source of the config (files and scripts), read or downloaded. */
@@ -98,7 +115,7 @@ export async function resolveSources(config: FlintConfig, configDir: string, opt
         }
       });
     } else if (/^https:/i.test(source)) {
-      agent ??= new (https().Agent)({ keepAlive: false, ...(opts.ca !== undefined ? { ca: [...tls().rootCertificates, String(opts.ca)] } : {}) });
+      agent ??= agentFor(opts);
       const a = agent;
       jobs.push(async () => {
         try {
@@ -123,6 +140,8 @@ class SourceError extends Error {
     /** Whether another attempt may succeed. */
     readonly retry: boolean,
     readonly hint?: string,
+    /** What the server's Retry-After asked for. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -163,7 +182,7 @@ export async function readMediumFile(configDir: string, rel: string, maxBytes = 
 
 /** One https download with the same time bounds, retries and limits as config sources (used for a config given by URL). */
 export async function downloadHttps(url: string, opts: ResolveOptions = {}): Promise<Buffer> {
-  const agent = new (https().Agent)({ keepAlive: false, ...(opts.ca !== undefined ? { ca: [...tls().rootCertificates, String(opts.ca)] } : {}) });
+  const agent = agentFor(opts);
   try {
     return await download(url, agent, opts, opts.maxBytes ?? MAX_PAYLOAD_BYTES);
   } finally {
@@ -173,20 +192,47 @@ export async function downloadHttps(url: string, opts: ResolveOptions = {}): Pro
 
 /** A download with retries; the error of the last attempt says how many were made. */
 async function download(url: string, agent: Agent, opts: ResolveOptions, maxBytes: number): Promise<Buffer> {
-  const retries = Math.max(0, opts.retries ?? 3);
+  const retries = Math.max(0, opts.retries ?? (opts.deadlineMs !== undefined ? Infinity : 3));
   const backoff = opts.backoffMs ?? 500;
+  const t0 = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await fetchOnce(new URL(url), agent, opts.timeoutMs ?? 30_000, maxBytes, MAX_REDIRECTS);
     } catch (e) {
       const err = e instanceof SourceError ? e : new SourceError((e as Error).message, true);
-      if (!err.retry || attempt >= retries) {
-        if (attempt > 0) err.message += ` (after ${attempt + 1} attempts)`;
+      const waitMs = retryDelay(backoff, attempt, err.retryAfterMs);
+      const leftMs = opts.deadlineMs === undefined ? undefined : opts.deadlineMs - (Date.now() - t0);
+      const late = leftMs !== undefined && waitMs >= leftMs;
+      if (!err.retry || attempt >= retries || late) {
+        if (attempt > 0 || late) err.message += ` (after ${attempt + 1} attempt${attempt === 0 ? '' : 's'}${late ? ` in ${Math.round((Date.now() - t0) / 1000)} s, at the deadline of ${Math.round(opts.deadlineMs! / 1000)} s` : ''})`;
         throw err;
       }
-      await sleep(backoff * 2 ** attempt);
+      opts.onRetry?.({ attempt: attempt + 1, error: err.message, waitMs, ...(leftMs !== undefined ? { leftMs } : {}) });
+      await sleep(waitMs);
     }
   }
+}
+
+/** The longest wait a server's Retry-After may ask for: a first boot does not wait for minutes. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * The wait before attempt ATTEMPT+1: the backoff doubling each time, spread by a random
+ * factor of 0.5 to 1.5 so that a fleet that failed together does not come back together,
+ * and never shorter than what the server asked for with Retry-After (capped).
+ */
+export function retryDelay(backoffMs: number, attempt: number, retryAfterMs?: number, random: () => number = Math.random): number {
+  // Doubling stops at 30 s: a fleet waiting out a busy server asks again at least that often.
+  const jittered = Math.round(Math.min(backoffMs * 2 ** attempt, 30_000) * (0.5 + random()));
+  return Math.max(jittered, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
+}
+
+/** Retry-After as milliseconds: a number of seconds, or an HTTP date. */
+export function parseRetryAfter(v: string | undefined, now = Date.now()): number | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function fetchOnce(url: URL, agent: Agent, timeoutMs: number, maxBytes: number, redirectsLeft: number): Promise<Buffer> {
@@ -211,7 +257,7 @@ function fetchOnce(url: URL, agent: Agent, timeoutMs: number, maxBytes: number, 
       if (status !== 200) {
         res.resume();
         const retry = status >= 500 || status === 408 || status === 429;
-        return fail(new SourceError(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, retry));
+        return fail(new SourceError(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, retry, undefined, parseRetryAfter(res.headers['retry-after'])));
       }
       if (Number(res.headers['content-length'] ?? 0) > maxBytes) return fail(tooLarge());
       const chunks: Buffer[] = [];

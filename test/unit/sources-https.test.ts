@@ -12,11 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { parseCmdline } from '../../src/discover/cmdline.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { StepContext } from '../../src/engine/plan.js';
 import { filesStep } from '../../src/steps/files.js';
-import { resolveSources } from '../../src/steps/sources.js';
+import { downloadHttps, parseRetryAfter, resolveSources, retryDelay } from '../../src/steps/sources.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { makePki } from '../helpers/pki.js';
 import type { Pki } from '../helpers/pki.js';
@@ -44,6 +49,10 @@ describe('https sources', () => {
         res.statusCode = 503;
         res.end('try later');
       } else if (url === '/flaky') res.end(BODY);
+      else if (url === '/busy' && n === 1) {
+        res.writeHead(503, { 'retry-after': '1' });
+        res.end();
+      } else if (url === '/busy') res.end(BODY);
       else if (url === '/down') {
         res.statusCode = 503;
         res.end('down');
@@ -98,12 +107,73 @@ describe('https sources', () => {
     expect(hits.get('/flaky')).toBe(2);
   });
 
-  it('makes 4 attempts by default, waiting twice as long each time', async () => {
+  it('makes 4 attempts by default, waiting twice as long each time (spread by half either way)', async () => {
     const t0 = Date.now();
     const r = await resolveSources(config({ path: '/a', source: `${base}/down`, verify: sha256(BODY) }), dir, { ca: pki.caPem, backoffMs: 40 });
     expect(hits.get('/down')).toBe(4);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(40 + 80 + 160);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual((40 + 80 + 160) / 2);
     expect(r.problems[0]!.message).toMatch(/: HTTP 503 Service Unavailable \(after 4 attempts\)$/);
+  });
+
+  it('the wait: doubling, jittered by 0.5 to 1.5, never shorter than Retry-After (capped at 60 s)', () => {
+    expect([0, 1, 2].map((a) => retryDelay(500, a, undefined, () => 0))).toEqual([250, 500, 1000]);
+    expect([0, 1, 2].map((a) => retryDelay(500, a, undefined, () => 0.999999))).toEqual([750, 1500, 3000]);
+    expect(retryDelay(500, 0, 5_000, () => 0.5)).toBe(5_000);
+    expect(retryDelay(500, 0, 3_600_000, () => 0.5)).toBe(60_000);
+    expect(parseRetryAfter('7')).toBe(7_000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+
+  it('waits as long as a 503\'s Retry-After asks before the next attempt', async () => {
+    const t0 = Date.now();
+    const r = await resolveSources(config({ path: '/a', source: `${base}/busy`, verify: sha256(BODY) }), dir, { ca: pki.caPem, backoffMs: 10 });
+    expect(r.problems).toEqual([]);
+    expect(hits.get('/busy')).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('with a deadline, asks again until the next wait would pass it, telling each wait', async () => {
+    const waits: Array<{ attempt: number; leftMs?: number }> = [];
+    const t0 = Date.now();
+    await expect(downloadHttps(`${base}/down`, { ca: pki.caPem, backoffMs: 100, deadlineMs: 1_500, onRetry: (r) => waits.push(r) })).rejects.toThrow(/HTTP 503 Service Unavailable \(after \d+ attempts in \d+ s, at the deadline of 2 s\)$/);
+    expect(Date.now() - t0).toBeLessThan(1_500 + 500);
+    expect(waits.length).toBeGreaterThanOrEqual(3);
+    expect(waits.map((w) => w.attempt)).toEqual(waits.map((_, i) => i + 1));
+    expect(waits.every((w) => w.leftMs !== undefined && w.leftMs > 0 && w.leftMs <= 1_500)).toBe(true);
+  });
+
+  it('through an http proxy (flint.proxy=): a CONNECT tunnel, TLS end to end; a refusing proxy is a clear error', async () => {
+    const connects: string[] = [];
+    const proxy = createHttpServer((_req, res) => res.writeHead(405).end());
+    proxy.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      connects.push(`${req.url ?? ''} ${String(req.headers['proxy-authorization'] ?? '')}`);
+      if (req.url?.endsWith(':1')) {
+        socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+        return;
+      }
+      const [host, port] = (req.url ?? '').split(':');
+      const up = netConnect(Number(port), host!, () => {
+        socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        up.write(head);
+        up.pipe(socket);
+        socket.pipe(up);
+      });
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = `http://fleet:s3cret@127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const data = await downloadHttps(`${base}/file`, { ca: pki.caPem, proxy: via });
+      expect(data.toString()).toBe(BODY);
+      expect(connects).toEqual([`${base.replace('https://', '')} Basic ${Buffer.from('fleet:s3cret').toString('base64')}`]);
+      await expect(downloadHttps('https://127.0.0.1:1/file', { ca: pki.caPem, proxy: via, retries: 0 })).rejects.toThrow(/the proxy 127\.0\.0\.1:\d+ answered 403 to CONNECT 127\.0\.0\.1:1/);
+    } finally {
+      proxy.close();
+    }
+    expect(parseCmdline('flint.proxy=http://p:3128').proxy).toBe('http://p:3128');
+    expect(parseCmdline('flint.proxy=socks5://u:secret@p:1080').problems).toEqual(['flint.proxy=socks5://u:***@p:1080: expected http://HOST:PORT (an http proxy that tunnels with CONNECT); ignored']);
   });
 
   it('does not retry a 404, and counts the attempts of a failure that may pass', async () => {
