@@ -150,6 +150,17 @@ describe('a fleet from one static web server', () => {
     expect(configs).toEqual(['/flint/by-mac/52-54-00-00-00-01.yaml', '/flint/by-mac/52-54-00-00-00-02.yaml', '/flint/by-serial/SN-0003.yaml']);
   });
 
+  it('the shared config itself over https still picks the machine\'s hosts: entry', async () => {
+    writeFileSync(join(served, 'shared.yaml'), FLEET);
+    const root = dir('root');
+    mkdirSync(join(root, 'etc'));
+    const cmdline = join(dir('cmdline'), 'cmdline');
+    writeFileSync(cmdline, `flint.config=https://127.0.0.1:${port}/flint/shared.yaml flint.timeout=0\n`);
+    const r = await flint(['run', '--sysroot', root, '--cmdline', cmdline, '--sys', sysfs('52:54:00:00:00:02'), '--fw-cfg', dir('fw'), '--work', dir('work')], { ...hostEnv, NODE_EXTRA_CA_CERTS: files.tlsCa });
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('node-02\n');
+  });
+
   it('a machine the fleet does not know stops with the 404 and writes nothing', async () => {
     const root = dir('root');
     mkdirSync(join(root, 'etc'));
