@@ -31,7 +31,8 @@ Commands:
                            or (--to ignition|cloud-init) a flint config as that engine's config
   sign CONFIG --key --cert sign a config and every payload it names (writes CONFIG.sig)
   verify CONFIG            show who signed a config, when, and whether the signer is trusted
-  fleet build CONFIG -o DIR  one config per machine of CONFIG's hosts:, for a static web server
+  fleet build CONFIG -o DIR
+                           one config per machine of CONFIG's hosts:, for a static web server
 
 Run "flint help COMMAND" or "flint COMMAND --help" for a command's options.
 Options: --help, --version`;
