@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join, normalize } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, hostEnv, scratch } from '../helpers/host.js';
 import { issue, makePki } from '../helpers/pki.js';
@@ -174,6 +174,3 @@ describe('a fleet from one static web server', () => {
   });
 });
 
-function dirname(p: string): string {
-  return p.slice(0, p.lastIndexOf('/'));
-}
