@@ -44,7 +44,7 @@ export function benchKey(index, comment) {
   return `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
 }
 
-// ---- what flint writes for sudo and ssh (copied from src/steps/sudo.ts, ssh.ts) ----------
+// ---- what flint writes for sudo and ssh (copied from src/steps/users/sudo.ts, ssh/sshd.ts) ----------
 
 function sudoersFile(user, sudo) {
   const rule = sudo === 'password' ? 'ALL' : 'NOPASSWD: ALL';

@@ -7,11 +7,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { FlintConfig } from '../config/validate.js';
-import { exec } from '../exec.js';
-import { CA_SERVICE } from '../steps/ca-certs.js';
-import { POWER_STATE_SERVICE } from '../steps/power-state.js';
-import { PACKAGES_SERVICE } from '../steps/packages.js';
-import { DEFAULT_SWAP_FILE, swapUnitName } from '../steps/swap-file.js';
+import { exec } from '../system/exec.js';
+import { CA_SERVICE } from '../steps/ca-certificates/step.js';
+import { POWER_STATE_SERVICE } from '../steps/power-state/step.js';
+import { PACKAGES_SERVICE } from '../steps/packages/step.js';
+import { DEFAULT_SWAP_FILE, swapUnitName } from '../steps/swap-file/step.js';
 
 /**
  * The services to start: units the config enables, its containers' services (Quadlet's

@@ -22,14 +22,14 @@ import { spanOf } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
 import { ApplyError } from '../engine/apply.js';
 import type { ApplyProgress } from '../engine/apply.js';
-import { provision } from '../engine/provision.js';
-import type { MachineFacts, ProvisionResult } from '../engine/provision.js';
+import { provision } from '../pipeline/provision.js';
+import type { MachineFacts, ProvisionResult } from '../pipeline/provision.js';
 import type { Report } from '../engine/report.js';
 import { REPORT_PATH, writeReport } from '../engine/report.js';
-import { exec } from '../exec.js';
+import { exec } from '../system/exec.js';
 import { validateAny } from '../convert/any.js';
-import { bringUpInitrdNetwork } from '../steps/network-initrd.js';
-import { nodeCrypto } from '../lazy-builtins.js';
+import { bringUpInitrdNetwork } from '../steps/network/initrd.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 import { TargetRoot } from '../target/root.js';
 import { chooseStrategy, SnapshotError } from '../transaction/snapshot.js';
 import type { Strategy } from '../transaction/snapshot.js';
@@ -420,7 +420,7 @@ function readSmall(p: string): string | undefined {
 
 /**
  * network.in_initrd: the connections brought up in this initramfs (see
- * steps/network-initrd.ts). Outside one (no /etc/initrd-release: a test, a rescue
+ * steps/network/initrd.ts). Outside one (no /etc/initrd-release: a test, a rescue
  * system) nothing is started and the connections only go to the target.
  */
 async function initrdNetwork(config: FlintConfig, log: (line: string) => void): Promise<{ message: string; hint: string } | undefined> {

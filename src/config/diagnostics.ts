@@ -3,6 +3,12 @@
  * Everything here is plain data plus pure formatting; printing happens in the CLI.
  */
 
+/** A place in the source text: offsets into it. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
 export type Severity = 'error' | 'warning';
 
 /** One segment of a path into the config: an object key or an array index. */

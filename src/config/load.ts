@@ -11,11 +11,8 @@ import { formatPath, pointerSegment } from './diagnostics.js';
 import type { Diagnostic, PathSeg } from './diagnostics.js';
 import { editDistance } from './checks/suggest.js';
 
-/** A place in the source text: offsets into it. */
-export interface Span {
-  start: number;
-  end: number;
-}
+import type { Span } from './diagnostics.js';
+export type { Span } from './diagnostics.js';
 
 export interface NodeInfo {
   /** The key of this value in its parent map, where it has one. */

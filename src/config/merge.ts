@@ -98,7 +98,14 @@ export function originOf(origins: Map<string, PathSeg[]>, path: readonly PathSeg
 }
 
 /** The effective config for one machine: the first hosts entry whose match fits, merged in. */
-export function effectiveConfig(top: Obj, facts: { macs?: string[]; serial?: string; machineUuid?: string }): { value: Obj; host?: number } {
+/** What a hosts entry's match is compared with: read from the machine (discover/facts.ts). */
+export interface MachineFacts {
+  macs?: string[];
+  serial?: string;
+  machineUuid?: string;
+}
+
+export function effectiveConfig(top: Obj, facts: MachineFacts): { value: Obj; host?: number } {
   const hosts = Array.isArray(top.hosts) ? top.hosts : [];
   const eq = (a: unknown, b: string | undefined) => typeof a === 'string' && b !== undefined && a.toLowerCase() === b.toLowerCase();
   for (let i = 0; i < hosts.length; i++) {

@@ -17,7 +17,7 @@
  */
 import { isScalar, Schema } from 'yaml';
 import type { ParseOptions, ScalarTag } from 'yaml';
-import type { Span } from './load.js';
+import type { Span } from './diagnostics.js';
 
 export type TreeNode = TreeMap | TreeSeq | TreeScalar | TreeAlias;
 

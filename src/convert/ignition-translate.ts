@@ -9,7 +9,7 @@
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import type { PathSeg } from '../config/diagnostics.js';
-import { decodeDataUrl } from '../steps/sources.js';
+import { decodeDataUrl } from '../system/fetch.js';
 import { compareVersions } from './ignition-spec.js';
 import type { SpecVersion } from './ignition-spec.js';
 import { isObj, schemeOf, show } from './ignition-validate.js';

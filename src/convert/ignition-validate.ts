@@ -6,7 +6,7 @@
  */
 import type { PathSeg } from '../config/diagnostics.js';
 import { nearest } from '../config/checks/suggest.js';
-import { decodeDataUrl } from '../steps/sources.js';
+import { decodeDataUrl } from '../system/fetch.js';
 import { compareVersions, CONFIG_SHAPE, isSupportedVersion, SUPPORTED_VERSIONS } from './ignition-spec.js';
 import type { Shape, SpecVersion } from './ignition-spec.js';
 

@@ -7,16 +7,16 @@
  * as a note; the rest is a loss. Pure: payload files come through `read`.
  */
 import { NAME_RE, parseSize } from '../config/checks/names.js';
-import { DEFAULT_SWAP_FILE } from '../steps/swap-file.js';
+import { DEFAULT_SWAP_FILE } from '../steps/swap-file/step.js';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
 import type { PathSeg } from '../config/diagnostics.js';
 import type { FlintConfig } from '../config/validate.js';
 import type { Connection, File as FileEntry, User } from '../config/generated/model.js';
-import { sshdDropin, SSHD_DROPIN_PATH } from '../steps/ssh.js';
-import { decodeDataUrl } from '../steps/sources.js';
-import { wpaPsk } from '../steps/network-nm.js';
+import { sshdDropin, SSHD_DROPIN_PATH } from '../steps/ssh/sshd.js';
+import { decodeDataUrl } from '../system/fetch.js';
+import { wpaPsk } from '../steps/network/nm.js';
 import { LossList } from './render-loss.js';
 import type { RenderLoss } from './render-loss.js';
 

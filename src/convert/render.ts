@@ -14,7 +14,7 @@ import { effectiveConfig, mergeHost, originOf } from '../config/merge.js';
 import { validateText } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
 import { hashPassword } from '../crypt/sha-crypt.js';
-import { decodeDataUrl } from '../steps/sources.js';
+import { decodeDataUrl } from '../system/fetch.js';
 import { fromCloudInit } from './cloudinit.js';
 import { fromIgnition } from './ignition.js';
 import type { SpecVersion } from './ignition-spec.js';

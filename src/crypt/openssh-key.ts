@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
-import { nodeCrypto } from '../lazy-builtins.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 
 // OpenSSH key serialisation, as ssh-keygen writes keys: the one-line public key
 // ("TYPE BASE64 COMMENT", RFC 4253 6.6 wire format inside) and the unencrypted

@@ -1,4 +1,4 @@
-import { nodeCrypto } from '../lazy-builtins.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 
 // SHA-crypt ($5$ and $6$) as specified by Ulrich Drepper ("Unix crypt using
 // SHA-256 and SHA-512") and implemented by glibc and libxcrypt crypt(3). It is

@@ -5,7 +5,7 @@
  * When an option appears twice, the last one counts, as for the kernel's own.
  */
 import { PLACEHOLDERS, placeholdersOf } from './url-template.js';
-import { checkProxy } from '../steps/proxy-agent.js';
+import { checkProxy } from '../system/proxy-agent.js';
 
 /** A proxy URL for messages: its password never shown. */
 function redactProxy(v: string): string {

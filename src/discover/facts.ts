@@ -1,7 +1,7 @@
 /** What hosts: entries match on, read from the running machine's sysfs. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MachineFacts } from '../engine/provision.js';
+import type { MachineFacts } from '../config/merge.js';
 
 function read(p: string): string | undefined {
   try {

@@ -25,11 +25,11 @@ import { machineFacts } from './facts.js';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { chmod, cp, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { exec } from '../exec.js';
+import { exec } from '../system/exec.js';
 import type { BootOptions } from './cmdline.js';
 import type { ConfigFormat } from '../config/format.js';
-import { downloadHttps, redactUrl } from '../steps/sources.js';
-import { nodeCrypto } from '../lazy-builtins.js';
+import { downloadHttps, redactUrl } from '../system/fetch.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 import { parse as parseYaml } from 'yaml';
 
 /** Medium labels flint looks for, in the order that decides between them. */

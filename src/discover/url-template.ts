@@ -17,7 +17,7 @@
  * worse than stopping.
  */
 import { readFileSync } from 'node:fs';
-import type { MachineFacts } from '../engine/provision.js';
+import type { MachineFacts } from '../config/merge.js';
 
 export const PLACEHOLDERS = ['mac', 'serial', 'uuid', 'hostname'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];

@@ -4,12 +4,13 @@
  * mounting it with the image's other filesystems from its fstab. Everything attached
  * or mounted is undone by `release()`, in reverse order, also after a failure.
  */
+import { unmount } from '../system/mount.js';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { mkdtemp, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { exec } from '../exec.js';
-import type { ExecResult } from '../exec.js';
+import { exec } from '../system/exec.js';
+import type { ExecResult } from '../system/exec.js';
 
 export class ImageError extends Error {
   constructor(
@@ -261,11 +262,8 @@ export class AttachedImage {
     const problems: string[] = [];
     while (this.mounts.length > 0) {
       const where = this.mounts.pop()!;
-      const r = await exec('umount', [where], { timeoutMs: 120_000 });
-      if (!r.ok) {
-        const lazy = await exec('umount', ['--lazy', where], { timeoutMs: 30_000 });
-        if (!lazy.ok) problems.push(`could not unmount ${where}: ${r.summary}`);
-      }
+      const u = await unmount(where, { timeoutMs: 120_000 });
+      if (!u.ok && !u.lazy) problems.push(`could not unmount ${where}: ${u.summary}`);
     }
     const d = await exec('losetup', ['--detach', this.loop], { timeoutMs: 30_000 });
     if (!d.ok) problems.push(`could not detach ${this.loop}: ${d.summary}`);

@@ -7,7 +7,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exec } from '../exec.js';
+import { exec } from '../system/exec.js';
 import { ImageError, isFatAt, readPartitions } from './disk-image.js';
 import type { PartitionEntry } from './disk-image.js';
 import type { PreparedConfig } from './prepare.js';

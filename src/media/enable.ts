@@ -14,11 +14,12 @@
  * Anything else (no systemd) is refused. A stamp (/usr/lib/flint/enabled.json) records
  * what was added and each initramfs's digest, so a second run finds nothing to do.
  */
+import { unmount } from '../system/mount.js';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { exec } from '../exec.js';
+import { exec } from '../system/exec.js';
 import { AttachedImage, ImageError } from './disk-image.js';
 import { INITRD_FILES } from './generated/initrd-files.js';
 import { elfArch, findExecutable } from './executable.js';
@@ -249,10 +250,7 @@ async function buildInitrd(root: string, kernel: Kernel, log: (l: string) => voi
     if (!r.ok) throw new ImageError(`the image's dracut failed for kernel ${kernel.version}: ${r.summary}${r.stderr.trim() !== '' ? `\n${r.stderr.trim().split('\n').slice(-15).join('\n')}` : ''}`, 'the image is unchanged; dracut\'s own messages are above');
     log(`  built in ${Math.round((Date.now() - started) / 1000)} s`);
   } finally {
-    for (const at of binds.reverse()) {
-      const u = await exec('umount', [at]);
-      if (!u.ok) await exec('umount', ['--lazy', at]);
-    }
+    for (const at of binds.reverse()) await unmount(at);
   }
 }
 

@@ -5,7 +5,7 @@
  * (flint, Ignition, Combustion); /etc/cloud/cloud.cfg says cloud-init. Other root
  * filesystems (btrfs, xfs) cannot be read this way: the answer is then "unknown".
  */
-import { exec } from '../exec.js';
+import { exec } from '../system/exec.js';
 import { isFatAt, readPartitions } from './disk-image.js';
 
 export type Engine = 'flint' | 'ignition' | 'combustion' | 'cloud-init';

@@ -8,8 +8,8 @@
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { exec } from '../exec.js';
-import type { ExecResult } from '../exec.js';
+import { exec } from '../system/exec.js';
+import type { ExecResult } from '../system/exec.js';
 import type { PreparedConfig } from './prepare.js';
 
 export const MIB = 1024 * 1024;

@@ -7,7 +7,7 @@
  */
 import { closeSync, fchmodSync, fchownSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, lchownSync, chmodSync, chownSync, writeSync, linkSync, unlinkSync, rmdirSync, utimesSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { nodeCrypto } from '../lazy-builtins.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 
 /** Symlink hops allowed while resolving one path, as the kernel's MAXSYMLINKS. */
 const MAX_HOPS = 40;

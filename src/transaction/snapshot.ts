@@ -12,9 +12,10 @@
  * Any other root: the engine's journal, on the root itself (remounted read-write when
  * it is mounted read-only, as Combustion does).
  */
+import { unmount, unmountNote } from '../system/mount.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exec } from '../exec.js';
+import { exec } from '../system/exec.js';
 
 export interface Mount {
   /** The subvolume or folder of the filesystem that is mounted, e.g. /@/.snapshots/1/snapshot. */
@@ -141,7 +142,7 @@ async function snapshotStrategy(o: StrategyOptions, m: Mount): Promise<Strategy>
   await run('mount', ['-t', 'btrfs', '-o', 'subvolid=5', dev, top], `mounting the top level of ${dev}`);
   const extra: string[] = [];
   const unmountAll = async (log: (l: string) => void) => {
-    for (const p of [...extra.splice(0)].reverse()) await unmount(p, log, false);
+    for (const p of [...extra.splice(0)].reverse()) await unmountOwn(p, log, false);
   };
   try {
     const def = parseGetDefault((await run('btrfs', ['subvolume', 'get-default', top], 'reading the default subvolume')).stdout);
@@ -174,7 +175,7 @@ async function snapshotStrategy(o: StrategyOptions, m: Mount): Promise<Strategy>
     let isDefault = false;
     const finish = async (log: (l: string) => void) => {
       await unmountAll(log);
-      await unmount(top, log, true);
+      await unmountOwn(top, log, true);
     };
     return {
       kind: 'snapshot',
@@ -216,7 +217,7 @@ async function snapshotStrategy(o: StrategyOptions, m: Mount): Promise<Strategy>
     };
   } catch (e) {
     await unmountAll(o.log);
-    await unmount(top, o.log, true);
+    await unmountOwn(top, o.log, true);
     throw e;
   }
 }
@@ -254,14 +255,11 @@ async function run(file: string, args: string[], what: string): Promise<{ stdout
 }
 
 /** REMOVE: the mount point is flint's own (not a folder of the target), so it goes too. */
-async function unmount(p: string, log: (l: string) => void, remove: boolean): Promise<void> {
-  const r = await exec('umount', [p]);
-  if (r.ok) {
-    if (remove) rmdirSync(p);
-    return;
-  }
-  const lazy = await exec('umount', ['--lazy', p]);
-  log(`could not unmount ${p} (${r.summary})${lazy.ok ? '; detached it lazily' : ''}`);
+async function unmountOwn(p: string, log: (l: string) => void, remove: boolean): Promise<void> {
+  const u = await unmount(p);
+  if (u.ok && remove) rmdirSync(p);
+  const note = unmountNote(p, u);
+  if (note !== undefined) log(note);
 }
 
 function isDir(p: string): boolean {

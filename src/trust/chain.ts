@@ -10,7 +10,7 @@
  *   keyCertSign.
  */
 import type { X509Certificate } from 'node:crypto';
-import { nodeCrypto } from '../lazy-builtins.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 import { KEY_USAGE_BITS, keyUsageBits } from './x509.js';
 
 export const CODE_SIGNING_OID = '1.3.6.1.5.5.7.3.3';

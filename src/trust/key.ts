@@ -4,7 +4,7 @@
  * (terminal or stdin), never argv; no message here ever contains key material.
  */
 import type { KeyObject } from 'node:crypto';
-import { nodeCrypto } from '../lazy-builtins.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
 import { TrustError } from './chain.js';
 
 const CURVES = ['prime256v1', 'secp384r1'];

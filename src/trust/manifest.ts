@@ -10,8 +10,9 @@ import { basename, dirname, join, relative } from 'node:path';
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { validateAny } from '../convert/any.js';
 import { sniffFormat } from '../config/format.js';
-import { nodeCrypto } from '../lazy-builtins.js';
-import { payloadPaths, readMediumFile } from '../steps/sources.js';
+import { nodeCrypto } from '../system/lazy-builtins.js';
+import { payloadPaths } from '../steps/sources/step.js';
+import { readMediumFile } from '../system/fetch.js';
 import { parseCertificates, TrustError, verifyChain } from './chain.js';
 import type { Signer } from './chain.js';
 

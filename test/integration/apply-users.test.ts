@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provision } from '../../src/engine/provision.js';
+import { provision } from '../../src/pipeline/provision.js';
 import { Journal } from '../../src/transaction/journal.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { hasTool } from '../helpers/host.js';

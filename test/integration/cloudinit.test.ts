@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 import { formatDiagnostic } from '../../src/config/diagnostics.js';
 import { fromCloudInit } from '../../src/convert/cloudinit.js';
 import type { NoCloudSeed } from '../../src/convert/cloudinit.js';
-import { provision } from '../../src/engine/provision.js';
+import { provision } from '../../src/pipeline/provision.js';
 import { freshRoot, hasRootfsSupport, inChroot, RECIPE } from './rootfs.js';
 import type { FreshRoot } from './rootfs.js';
 

@@ -19,7 +19,7 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { Plan, StepContext } from '../../src/engine/plan.js';
-import { containersStep } from '../../src/steps/containers.js';
+import { containersStep } from '../../src/steps/containers/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { cacheBase, cacheDirName, freshRoot, hasRootfsSupport, inChroot } from './rootfs.js';
 import type { FreshRoot } from './rootfs.js';

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromIgnition } from '../../src/convert/ignition.js';
 import { renderConfigFile } from '../../src/convert/render.js';
-import { provision } from '../../src/engine/provision.js';
+import { provision } from '../../src/pipeline/provision.js';
 import { cacheBase, debianRoot, freshRoot, hasRootfsSupport } from './rootfs.js';
 import type { FreshRoot } from './rootfs.js';
 

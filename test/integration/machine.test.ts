@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provision } from '../../src/engine/provision.js';
+import { provision } from '../../src/pipeline/provision.js';
 import { argvOf, values } from '../helpers/systemd-exec.js';
 import { issue } from '../helpers/pki.js';
 import { freshRoot, hasRootfsSupport, inChroot, RECIPE } from './rootfs.js';

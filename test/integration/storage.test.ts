@@ -10,9 +10,9 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { provision } from '../../src/engine/provision.js';
+import { provision } from '../../src/pipeline/provision.js';
 import { ApplyError } from '../../src/engine/apply.js';
-import { applyStorage, planStorage, recoverStorage } from '../../src/steps/storage.js';
+import { applyStorage, planStorage, recoverStorage } from '../../src/steps/storage/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { Journal } from '../../src/transaction/journal.js';
 

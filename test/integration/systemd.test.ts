@@ -13,7 +13,7 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { Plan, StepContext } from '../../src/engine/plan.js';
-import { systemdStep, systemdVersion } from '../../src/steps/systemd.js';
+import { systemdStep, systemdVersion } from '../../src/steps/systemd/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { freshRoot, hasRootfsSupport, inChroot } from './rootfs.js';
 import type { FreshRoot } from './rootfs.js';

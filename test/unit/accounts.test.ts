@@ -6,10 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   applyAccounts, parseGroup, parseLoginDefs, parsePasswd,
   type AccountFiles, type AccountRequest, type AccountResult,
-} from '../../src/steps/accounts.js';
-import { mergeSortGlibc } from '../../src/steps/accounts-files.js';
-import { expireToDays, parseUseraddDefaults } from '../../src/steps/accounts-defs.js';
-import { findFreeSubRange, findNewId } from '../../src/steps/accounts-ids.js';
+} from '../../src/steps/users/accounts.js';
+import { mergeSortGlibc } from '../../src/steps/users/accounts-files.js';
+import { expireToDays, parseUseraddDefaults } from '../../src/steps/users/accounts-defs.js';
+import { findFreeSubRange, findNewId } from '../../src/steps/users/accounts-ids.js';
 
 /**
  * Fixture: a stock Debian 12 /etc (base system + openssh-server + postgresql),

@@ -16,8 +16,8 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import type { Action } from '../../src/engine/actions.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { StepContext, StepOutput } from '../../src/engine/plan.js';
-import { archiveKind, execLine, quoteExecArg, renderFallbackService, renderLoadUnit, renderQuadlet, tarEntries } from '../../src/steps/containers-render.js';
-import { containersStep, fullyQualified } from '../../src/steps/containers.js';
+import { archiveKind, execLine, quoteExecArg, renderFallbackService, renderLoadUnit, renderQuadlet, tarEntries } from '../../src/steps/containers/quadlet.js';
+import { containersStep, fullyQualified } from '../../src/steps/containers/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { argvOf, settings, values } from '../helpers/systemd-exec.js';
 

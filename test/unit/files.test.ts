@@ -13,9 +13,10 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { Plan, Step, StepContext } from '../../src/engine/plan.js';
-import { filesStep } from '../../src/steps/files.js';
-import { decodeDataUrl, redactUrl, resolveSources } from '../../src/steps/sources.js';
-import { usersStep } from '../../src/steps/users.js';
+import { filesStep } from '../../src/steps/files/step.js';
+import { resolveSources } from '../../src/steps/sources/step.js';
+import { decodeDataUrl, redactUrl } from '../../src/system/fetch.js';
+import { usersStep } from '../../src/steps/users/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -10,7 +10,7 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { Plan, StepContext } from '../../src/engine/plan.js';
-import { editBlsEntry, editCmdline, editGrub, kernelArgsStep, tokenize } from '../../src/steps/kernel-args.js';
+import { editBlsEntry, editCmdline, editGrub, kernelArgsStep, tokenize } from '../../src/steps/kernel-args/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 
 const dirs: string[] = [];

@@ -2,11 +2,11 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../../src/engine/provision.js';
+import { provision } from '../../src/pipeline/provision.js';
 import type { FlintConfig } from '../../src/config/validate.js';
-import type { ExecResult } from '../../src/exec.js';
-import { bringUpInitrdNetwork, initrdNetworkFiles } from '../../src/steps/network-initrd.js';
-import type { InitrdNetworkEdges, RuntimeFile } from '../../src/steps/network-initrd.js';
+import type { ExecResult } from '../../src/system/exec.js';
+import { bringUpInitrdNetwork, initrdNetworkFiles } from '../../src/steps/network/initrd.js';
+import type { InitrdNetworkEdges, RuntimeFile } from '../../src/steps/network/initrd.js';
 
 const PASS = 'initrd wifi secret';
 const config: FlintConfig = {

@@ -9,10 +9,10 @@ import { validateText } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { StepContext } from '../../src/engine/plan.js';
-import { networkStep, WIFI_COUNTRY_PATH } from '../../src/steps/network.js';
-import { renderNetworkd, renderWpaSupplicant } from '../../src/steps/network-networkd.js';
-import { connectionUuid, renderNmKeyfiles, wpaPsk } from '../../src/steps/network-nm.js';
-import type { NmKeyfile } from '../../src/steps/network-nm.js';
+import { networkStep, WIFI_COUNTRY_PATH } from '../../src/steps/network/step.js';
+import { renderNetworkd, renderWpaSupplicant } from '../../src/steps/network/networkd.js';
+import { connectionUuid, renderNmKeyfiles, wpaPsk } from '../../src/steps/network/nm.js';
+import type { NmKeyfile } from '../../src/steps/network/nm.js';
 import { TargetRoot } from '../../src/target/root.js';
 
 const hasNmcli = spawnSync('nmcli', ['--version']).error === undefined;

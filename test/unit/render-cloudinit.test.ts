@@ -17,9 +17,9 @@ import type { RenderResult } from '../../src/convert/render.js';
 import { SCRIPT_DIR } from '../../src/convert/render-cloudinit.js';
 import { withNoCloudDs } from '../../src/media/embed.js';
 import { engineFrom } from '../../src/media/inspect.js';
-import { wpaPsk } from '../../src/steps/network-nm.js';
-import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh.js';
-import { decodeDataUrl } from '../../src/steps/sources.js';
+import { wpaPsk } from '../../src/steps/network/nm.js';
+import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh/sshd.js';
+import { decodeDataUrl } from '../../src/system/fetch.js';
 import { examples } from './mutate.js';
 import { fixedHash, generatedConfig, HASH, parsePath, validated, without } from '../helpers/render-configs.js';
 

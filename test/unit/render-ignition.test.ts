@@ -11,15 +11,15 @@ import { GPT_TYPES, mountUnit, renderIgnition, sizeMiB, swapUnit } from '../../s
 import { renderConfigFile } from '../../src/convert/render.js';
 import { lossOf } from '../../src/convert/render-loss.js';
 import type { Diagnostic } from '../../src/config/diagnostics.js';
-import { renderNmKeyfiles } from '../../src/steps/network-nm.js';
-import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh.js';
-import { decodeDataUrl } from '../../src/steps/sources.js';
+import { renderNmKeyfiles } from '../../src/steps/network/nm.js';
+import { sshdDropin, SSHD_DROPIN_PATH } from '../../src/steps/ssh/sshd.js';
+import { decodeDataUrl } from '../../src/system/fetch.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize } from '../../src/config/checks/names.js';
-import { DEFAULT_SWAP_FILE, SWAP_FILE_SERVICE, swapFileUnits, swapUnitName } from '../../src/steps/swap-file.js';
-import { POWER_STATE_SERVICE, powerStateUnit } from '../../src/steps/power-state.js';
-import { sudoersDropin } from '../../src/steps/sudo.js';
+import { DEFAULT_SWAP_FILE, SWAP_FILE_SERVICE, swapFileUnits, swapUnitName } from '../../src/steps/swap-file/step.js';
+import { POWER_STATE_SERVICE, powerStateUnit } from '../../src/steps/power-state/step.js';
+import { sudoersDropin } from '../../src/steps/users/sudo.js';
 import { examples } from './mutate.js';
 import { fixedHash, generatedConfig, HASH, parsePath, validated, without } from '../helpers/render-configs.js';
 

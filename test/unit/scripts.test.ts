@@ -1,6 +1,6 @@
 /** Scripts: Combustion's markers, the config's scripts with their bodies and folders, the network note. */
 import { describe, expect, it } from 'vitest';
-import { configScripts, markers, networkNotes } from '../../src/steps/scripts.js';
+import { configScripts, markers, networkNotes } from '../../src/steps/scripts/step.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 
 describe('markers', () => {

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuthorizedKey } from '../../src/config/checks/sshkey.js';
 import { opensshPublicKey } from '../../src/crypt/openssh-key.js';
-import { generateHostKeys, mergeAuthorizedKeys, SSHD_DROPIN_PATH, sshdDropin, type HostKey } from '../../src/steps/ssh.js';
+import { generateHostKeys, mergeAuthorizedKeys, SSHD_DROPIN_PATH, sshdDropin, type HostKey } from '../../src/steps/ssh/sshd.js';
 
 const SSHD = '/usr/sbin/sshd';
 const hasSshKeygen = spawnSync('ssh-keygen', ['-?']).error === undefined;

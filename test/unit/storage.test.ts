@@ -1,11 +1,11 @@
 /** The storage planner, fstab editor and sfdisk script writer, without any disk. */
 import { describe, expect, it } from 'vitest';
-import { planDisk, lastUsableSector } from '../../src/storage/layout.js';
-import type { DiskFacts } from '../../src/storage/layout.js';
-import { formatTable, GPT_TYPE_GUIDS, humanBytes, parseSfdiskJson, partitionNode, sfdiskScript } from '../../src/storage/gpt.js';
-import type { PartEntry } from '../../src/storage/gpt.js';
-import { editFstab } from '../../src/storage/fstab.js';
-import { mkfsArgs } from '../../src/storage/execute.js';
+import { planDisk, lastUsableSector } from '../../src/steps/storage/layout.js';
+import type { DiskFacts } from '../../src/steps/storage/layout.js';
+import { formatTable, GPT_TYPE_GUIDS, humanBytes, parseSfdiskJson, partitionNode, sfdiskScript } from '../../src/steps/storage/gpt.js';
+import type { PartEntry } from '../../src/steps/storage/gpt.js';
+import { editFstab } from '../../src/steps/storage/fstab.js';
+import { mkfsArgs } from '../../src/steps/storage/execute.js';
 import { validateText } from '../../src/config/validate.js';
 
 const GiB = 1024 ** 3;

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUDOERS_DROPIN_MODE, sudoersDropin } from '../../src/steps/sudo.js';
+import { SUDOERS_DROPIN_MODE, sudoersDropin } from '../../src/steps/users/sudo.js';
 
 const hasVisudo = spawnSync('visudo', ['-V']).error === undefined;
 const hasCvtsudoers = spawnSync('cvtsudoers', ['-V']).error === undefined;

@@ -10,8 +10,8 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { Plan, StepContext } from '../../src/engine/plan.js';
-import { editHosts, localeInstalled, systemStep, x11Layout } from '../../src/steps/system.js';
-import { setAssignments } from '../../src/steps/conffile.js';
+import { editHosts, localeInstalled, systemStep, x11Layout } from '../../src/steps/system/step.js';
+import { setAssignments } from '../../src/steps/files/conffile.js';
 import { TargetRoot } from '../../src/target/root.js';
 
 const dirs: string[] = [];

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { StepContext, StepOutput } from '../../src/engine/plan.js';
-import { PRESET_FILE, systemdStep, systemdVersion, unitSearchPath } from '../../src/steps/systemd.js';
+import { PRESET_FILE, systemdStep, systemdVersion, unitSearchPath } from '../../src/steps/systemd/step.js';
 import {
   applyInstall,
   checkAlias,
@@ -18,8 +18,8 @@ import {
   symlinkNameCompatible,
   templateOf,
   unitNameKind,
-} from '../../src/steps/systemd-units.js';
-import type { InstallData, SpecifierSource } from '../../src/steps/systemd-units.js';
+} from '../../src/steps/systemd/units.js';
+import type { InstallData, SpecifierSource } from '../../src/steps/systemd/units.js';
 import { TargetRoot } from '../../src/target/root.js';
 
 const NO_OS = new Map<string, string>();

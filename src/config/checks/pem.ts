@@ -1,5 +1,5 @@
 /** PEM certificates in a config (ca_certificates). */
-import { nodeCrypto } from '../../lazy-builtins.js';
+import { nodeCrypto } from '../../system/lazy-builtins.js';
 
 /** The single certificate in PEM text, normalised (one trailing newline), or a problem. */
 export function parseCaPem(text: string): { pem: string; subject: string; ca: boolean } | { problem: string } {

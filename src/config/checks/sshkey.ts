@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { nodeCrypto } from '../../lazy-builtins.js';
+import { nodeCrypto } from '../../system/lazy-builtins.js';
 import type { Problem } from './problem.js';
 
 export type AuthorizedKey =

@@ -1,0 +1,62 @@
+/**
+ * The SSH step: each user's authorized keys (keys already there are kept, none is
+ * added twice), the sshd drop-in for the ssh: options, and host keys made now when
+ * `host_keys: generate`, so their fingerprints are in the report before first boot.
+ */
+import type { Action } from '../../engine/actions.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import { generateHostKeys, mergeAuthorizedKeys, sshdDropin, SSHD_DROPIN_PATH } from './sshd.js';
+
+/** The comment flint puts on host keys it made: a later run recognises them and keeps them. */
+const HOST_KEY_COMMENT = 'root@flint-generated';
+
+export const sshStep: Step = {
+  name: 'ssh',
+  plan(ctx: StepContext): StepOutput {
+    const { root, config } = ctx;
+    const actions: Action[] = [];
+    const problems: Problem[] = [];
+    const report: Record<string, unknown> = {};
+    (config.users ?? []).forEach((u, i) => {
+      const keys = u.ssh_authorized_keys ?? [];
+      const h = ctx.homes.get(u.name);
+      if (keys.length === 0 || h === undefined) return;
+      const sshDir = `${h.home}/.ssh`;
+      const file = `${sshDir}/authorized_keys`;
+      // A symlink here could make flint write another user's keys (or root's): refuse.
+      for (const p of [sshDir, file]) {
+        if (root.entry(p).type === 'symlink') {
+          problems.push({ path: ['users', i, 'ssh_authorized_keys'], message: `${p} is a symbolic link in the target; flint does not write keys through it`, hint: 'remove the link from the image' });
+          return;
+        }
+      }
+      const merged = mergeAuthorizedKeys(root.readText(file), keys);
+      actions.push({ kind: 'dir', path: sshDir, mode: 0o700, uid: h.uid, gid: h.gid, step: 'ssh', why: `SSH folder of ${u.name}` });
+      actions.push({ kind: 'file', path: file, data: Buffer.from(merged.text), mode: 0o600, uid: h.uid, gid: h.gid, step: 'ssh', why: `authorized keys of ${u.name}` });
+    });
+    const ssh = config.ssh;
+    if (ssh !== undefined) {
+      const dropin = sshdDropin(ssh);
+      if (dropin !== undefined) actions.push({ kind: 'file', path: SSHD_DROPIN_PATH, data: Buffer.from(dropin), mode: 0o644, uid: 0, gid: 0, step: 'ssh', why: 'sshd options' });
+      if (ssh.host_keys === 'generate') {
+        const mine = ['ed25519', 'rsa'].every((t) => (root.readText(`/etc/ssh/ssh_host_${t}_key.pub`) ?? '').trimEnd().endsWith(HOST_KEY_COMMENT));
+        if (!mine) {
+          const keys = generateHostKeys(HOST_KEY_COMMENT);
+          for (const k of keys) {
+            actions.push({ kind: 'file', path: k.privatePath, data: Buffer.from(k.privateKey), mode: 0o600, uid: 0, gid: 0, secret: true, step: 'ssh', why: `${k.type} host key` });
+            actions.push({ kind: 'file', path: k.publicPath, data: Buffer.from(k.publicKey), mode: 0o644, uid: 0, gid: 0, step: 'ssh', why: `${k.type} host key (public)` });
+          }
+          report.host_keys = keys.map((k) => ({ type: k.type, bits: k.bits, fingerprint: k.fingerprint }));
+          // Any other host key the image shipped (ECDSA, DSA) would be shared by every
+          // machine made from it: remove it; sshd then offers the new keys only.
+          for (const name of root.list('/etc/ssh')) {
+            if (/^ssh_host_(?!ed25519_key|rsa_key)\w+_key(\.pub)?$/.test(name)) {
+              actions.push({ kind: 'absent', path: `/etc/ssh/${name}`, step: 'ssh', why: 'host key shared by every copy of the image' });
+            }
+          }
+        }
+      }
+    }
+    return { actions, problems, warnings: [], report };
+  },
+};
