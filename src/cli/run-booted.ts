@@ -8,24 +8,15 @@
 import { writeFileSync } from 'node:fs';
 import type { FlintConfig } from '../config/validate.js';
 import { exec } from '../system/exec.js';
-import { CA_SERVICE } from '../steps/ca-certificates/step.js';
-import { POWER_STATE_SERVICE } from '../steps/power-state/step.js';
-import { PACKAGES_SERVICE } from '../steps/packages/step.js';
-import { DEFAULT_SWAP_FILE, swapUnitName } from '../steps/swap-file/step.js';
+import { bootUnits } from '../steps/index.js';
 
 /**
- * The services to start: units the config enables, its containers' services (Quadlet's
- * NAME.service, else podman's container-NAME.service), and the units flint writes for
- * ca_certificates, swap_file, packages and power_state (last: a reboot waits for the rest of the boot).
+ * The services to start, as the steps name them (steps/index.ts): units the config
+ * enables, its containers' services, and the units flint writes for ca_certificates,
+ * swap_file, packages and power_state (last: a reboot waits for the rest of the boot).
  */
 export function unitsToStart(config: FlintConfig): string[][] {
-  const units = (config.systemd?.units ?? []).filter((u) => u.enabled === true && !/@\.|\.(target|device|mount|swap|slice|scope)$/.test(u.name)).map((u) => [u.name]);
-  const containers = (config.containers ?? []).filter((c) => c.enabled !== false).map((c) => [`${c.name}.service`, `container-${c.name}.service`]);
-  const ca = (config.ca_certificates ?? []).length > 0 ? [[CA_SERVICE]] : [];
-  const swap = config.swap_file !== undefined ? [[swapUnitName(config.swap_file.path ?? DEFAULT_SWAP_FILE)]] : [];
-  const packages = config.packages !== undefined ? [[PACKAGES_SERVICE]] : [];
-  const power = config.power_state !== undefined ? [[POWER_STATE_SERVICE]] : [];
-  return [...ca, ...units, ...containers, ...swap, ...packages, ...power];
+  return bootUnits(config);
 }
 
 export async function catchUpBootedSystem(config: FlintConfig, log: (line: string) => void): Promise<void> {

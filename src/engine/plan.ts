@@ -3,51 +3,16 @@
  * action with what the target already has. Only differences become planned actions;
  * nothing is written here.
  */
-import type { FlintConfig } from '../config/validate.js';
-import type { PathSeg } from '../config/diagnostics.js';
 import { TargetError } from '../target/root.js';
 import type { TargetRoot } from '../target/root.js';
 import { modeString } from './actions.js';
 import type { Action, PlannedAction } from './actions.js';
+import { FactTable } from './step.js';
+import type { Effect, Facts, Problem, Step, StepContext, StepOutput } from './step.js';
 
-export interface Ids {
-  users: Map<string, number>;
-  groups: Map<string, number>;
-}
-
-/** What steps share: the target, the config, and what earlier steps worked out. */
-export interface StepContext {
-  root: TargetRoot;
-  config: FlintConfig;
-  /** Folder of the config on its medium, for `file:` payloads. */
-  configDir: string;
-  /** Days since 1970-01-01, for /etc/shadow. */
-  today: number;
-  /** Users and groups of the target as they will be after the users step. */
-  ids: Ids;
-  /** Homes of the config's users after the users step, by user name. */
-  homes: Map<string, { home: string; uid: number; gid: number }>;
-  /** Data of `file:` and `https:` sources, fetched and read before planning (planning is synchronous). */
-  payloads: Map<string, Buffer>;
-}
-
-export interface Problem {
-  path: PathSeg[];
-  message: string;
-  hint?: string;
-}
-
-export interface StepOutput {
-  actions: Action[];
-  /** Problems found against the target (a shell that does not exist): nothing is applied. */
-  problems: Problem[];
-  warnings: string[];
-  /** Facts for the report, e.g. host key fingerprints. Never secrets. */
-  report?: Record<string, unknown>;
-}
-
-export interface Step {
-  name: string;
+/** A step ready to plan: the step itself, or what its prepare made of it. */
+export interface Planner {
+  step: Step;
   plan(ctx: StepContext): StepOutput;
 }
 
@@ -60,9 +25,21 @@ export interface Plan {
   report: Record<string, unknown>;
   /** Milliseconds each step took to plan. */
   timings: Record<string, number>;
+  /** Changes to the machine that are not file actions, in step order. */
+  effects: Array<Effect & { step: string }>;
 }
 
-export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
+/**
+ * Plans STEPS in order over BASE. Facts start from BASE.facts when given (a test that
+ * plans one step alone hands it the facts an earlier step would have provided).
+ */
+export function planSteps(base: Omit<StepContext, 'facts'> & { facts?: Facts }, steps: ReadonlyArray<Planner | Step>): Plan {
+  const facts = new FactTable(base.facts instanceof FactTable ? base.facts : undefined);
+  const ctx: StepContext = { ...base, facts };
+  const effects: Plan['effects'] = [];
+  // Facts a step failed to provide (its plan stopped at a problem): the steps that need
+  // them are not planned, since the apply is refused anyway.
+  const missing = new Set<string>();
   const planned: PlannedAction[] = [];
   const unchanged: Action[] = [];
   const problems: Plan['problems'] = [];
@@ -74,10 +51,16 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
   // A hard link to a file this apply rewrites must be made again: the rewrite puts a
   // new inode in place, and the old link would keep the old content.
   const rewritten = new Set<string>();
-  for (const step of steps) {
+  for (const planner of steps.map(asPlanner)) {
+    const step = planner.step;
+    if ((step.needs ?? []).some((k) => missing.has(k.name) || !facts.has(k))) continue;
     const t0 = performance.now();
-    const out = planOne(step, ctx);
+    const out = planOne(planner, ctx);
     timings[step.name] = Math.round((performance.now() - t0) * 10) / 10;
+    facts.add(step, out.provides ?? []);
+    const given = new Set((out.provides ?? []).map((p) => p.key.name));
+    for (const k of step.provides ?? []) if (!given.has(k.name)) missing.add(k.name);
+    effects.push(...(out.effects ?? []).map((e) => ({ ...e, step: step.name })));
     problems.push(...out.problems.map((p) => ({ ...p, step: step.name })));
     warnings.push(...out.warnings);
     Object.assign(report, out.report ?? {});
@@ -106,7 +89,11 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
       if (action.kind !== 'absent') willExist.add(action.path);
     }
   }
-  return { planned, unchanged, problems, warnings, report, timings };
+  return { planned, unchanged, problems, warnings, report, timings, effects };
+}
+
+function asPlanner(s: Planner | Step): Planner {
+  return 'step' in s ? s : { step: s, plan: (c) => s.plan(c) };
 }
 
 /** Two steps may want the same folder or link (a home's ~/.ssh, an enablement link): fine when they agree. */
@@ -114,13 +101,14 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
  * A step's plan; a target that cannot be read safely (a symlink loop, a folder where a
  * file must be) is a problem of that step's section, for every step alike.
  */
-function planOne(step: Step, ctx: StepContext): StepOutput {
+function planOne(planner: Planner, ctx: StepContext): StepOutput {
   try {
-    return step.plan(ctx);
+    return planner.plan(ctx);
   } catch (e) {
     if (!(e instanceof TargetError)) throw e;
-    const section = step.name in ctx.config ? [step.name] : [];
-    return { actions: [], problems: [{ path: section, message: e.message }], warnings: [] };
+    const step = planner.step;
+    const section = step.sections.find((s) => s in ctx.config);
+    return { actions: [], problems: [{ path: section !== undefined ? [section] : [], message: e.message }], warnings: [] };
   }
 }
 

@@ -18,7 +18,7 @@ import { FORMAT_NAMES, sniffFormat } from '../config/format.js';
 import type { ConfigFormat } from '../config/format.js';
 import { convertedYaml, isDir, validateAny } from '../convert/any.js';
 import { hashPassword } from '../crypt/sha-crypt.js';
-import { payloadPaths } from '../steps/sources/step.js';
+import { payloadPaths } from '../steps/payloads.js';
 import { readMediumFile } from '../system/fetch.js';
 
 // Kept here for the callers that know it from the media side; it lives beside readMediumFile.

@@ -1,6 +1,7 @@
 /**
- * The pipeline for one target: recover an unfinished journal, validate, resolve the
- * machine's hosts entry, plan every step, and (for apply) run the plan in a
+ * The pipeline for one target, a loop over the ordered steps (steps/index.ts): recover
+ * an unfinished apply, validate, resolve the machine's hosts entry, prepare and plan
+ * every step, and (for apply) make the plan's effects and file actions in one
  * transaction and write the report. Nothing is written before planning has found no
  * problem.
  */
@@ -20,33 +21,13 @@ import { Journal } from '../transaction/journal.js';
 import { applyOpen } from '../engine/apply.js';
 import type { ApplyProgress } from '../engine/apply.js';
 import { planSteps } from '../engine/plan.js';
-import type { Plan, Step, StepContext } from '../engine/plan.js';
+import type { Effect, EffectRun, Environment, StepContext } from '../engine/step.js';
+import type { Plan, Planner } from '../engine/plan.js';
 import { writeReport } from '../engine/report.js';
 import type { Report } from '../engine/report.js';
-import { usersStep } from '../steps/users/step.js';
-import { sshStep } from '../steps/ssh/step.js';
-import { filesStep } from '../steps/files/step.js';
-import { systemStep } from '../steps/system/step.js';
-import { kernelArgsStep } from '../steps/kernel-args/step.js';
-import { systemdStep } from '../steps/systemd/step.js';
-import { networkStep } from '../steps/network/step.js';
-import { containersStep } from '../steps/containers/step.js';
-import { ntpStep } from '../steps/time-sync/step.js';
-import { caCertificatesStep } from '../steps/ca-certificates/step.js';
-import { swapFileStep } from '../steps/swap-file/step.js';
-import { powerStateStep } from '../steps/power-state/step.js';
-import { raspberryPiStep } from '../steps/raspberry-pi/step.js';
-import { packagesStep } from '../steps/packages/step.js';
-import { resolveSources } from '../steps/sources/step.js';
-import { configScripts, networkNotes, runPostScripts, runPreScripts } from '../steps/scripts/step.js';
-import type { Script, ScriptPolicy, ScriptRun } from '../steps/scripts/step.js';
-import { applyStorage, mountExisting, planStorage, recoverStorage, storageChanges, storageStep } from '../steps/storage/step.js';
-
-/**
- * The steps, in the order the design fixes: users before files, so owners by name work;
- * ssh before files, so a file under ~/.ssh meets the folder the ssh step made.
- */
-export const STEPS: readonly Step[] = [usersStep, sshStep, filesStep, caCertificatesStep, systemStep, ntpStep, systemdStep, networkStep, containersStep, swapFileStep, raspberryPiStep, kernelArgsStep, packagesStep, powerStateStep];
+import { STEPS } from '../steps/index.js';
+import { resolveSources } from '../steps/payloads.js';
+import type { ScriptPolicy } from '../steps/scripts/step.js';
 
 export interface ProvisionRequest {
   root: string;
@@ -81,11 +62,9 @@ export type ProvisionResult =
 
 export async function provision(req: ProvisionRequest): Promise<ProvisionResult> {
   const root = new TargetRoot(req.root);
-  // Before anything else: an earlier apply that died mid-way is undone.
-  // Storage first: the journal of an interrupted apply may sit in a filesystem it made.
-  const recoveredStorage = req.apply ? await recoverStorage(root) : undefined;
-  const recoveredFiles = req.apply ? Journal.recover(root) : undefined;
-  const recovered = recoveredStorage === undefined && recoveredFiles === undefined ? undefined : (recoveredStorage ?? 0) + (recoveredFiles ?? 0);
+  // Before anything else: an earlier apply that died mid-way is undone, the steps' own
+  // undo first (storage: the journal may sit in a filesystem it made), then the journal.
+  const recovered = req.apply ? await recover(root) : undefined;
   const started = new Date();
   const text = readFileSync(req.configFile);
   // Ignition, cloud-init and Combustion configs are converted first; positions stay theirs.
@@ -95,51 +74,34 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   const loaded = validation.loaded;
   const { value, host } = effectiveConfig(validation.config as unknown as Record<string, unknown>, req.facts ?? {});
   const config = value as unknown as FlintConfig;
-  const ctx: StepContext = {
-    root,
-    config,
-    configDir: dirname(resolve(req.configFile)),
-    today: Math.floor(Date.now() / 86_400_000),
-    ids: { users: new Map(), groups: new Map() },
-    homes: new Map(),
-    payloads: new Map(),
-  };
+  const base = { root, config, configDir: dirname(resolve(req.configFile)), today: Math.floor(Date.now() / 86_400_000), apply: req.apply, env: environment(req) };
+  // The initramfs network first: https sources need it.
   const network = config.network?.in_initrd === true && req.apply && req.initrdNetwork !== undefined ? await req.initrdNetwork(config) : undefined;
   // Resolve: fetch https sources and read file: payloads before planning, which is
   // synchronous; a wrong hash is found here, before anything is written.
-  const sources = await resolveSources(config, ctx.configDir, { ...(req.ca !== undefined ? { ca: req.ca } : {}), ...(req.proxy !== undefined ? { proxy: req.proxy } : {}) });
-  ctx.payloads = sources.payloads;
-  // Storage reads the disks (programs, so asynchronous) before the synchronous planning.
-  const storage = config.storage !== undefined ? await planStorage(root, config.storage, { configFile: req.configFile, ...(req.excludeDevices !== undefined ? { excludeDevices: req.excludeDevices } : {}) }) : undefined;
-  // Filesystems that exist already are mounted first, so the other steps plan against them.
-  const premounted = storage !== undefined && storage.problems.length === 0 ? await mountExisting(root, storage, !req.apply) : undefined;
-  const plan = planSteps(ctx, storage !== undefined ? [storageStep(storage), ...STEPS] : STEPS);
+  const sources = await resolveSources(config, base.configDir, { ...(req.ca !== undefined ? { ca: req.ca } : {}), ...(req.proxy !== undefined ? { proxy: req.proxy } : {}) });
+  const prepared = await prepareSteps(base);
+  const plan = planSteps({ ...base, payloads: sources.payloads }, prepared.planners);
   if (network !== undefined) plan.problems.unshift({ step: 'network', path: ['network', 'in_initrd'], ...network });
   if (sources.problems.length > 0) {
     const failed = new Set(sources.problems.map((p) => JSON.stringify(p.path)));
     plan.problems = [...sources.problems.map((p) => ({ ...p, step: 'sources' })), ...plan.problems.filter((p) => !failed.has(JSON.stringify(p.path)))];
   }
-  if (plan.problems.length > 0 || !req.apply) await premounted?.release();
+  if (plan.problems.length > 0 || !req.apply) await prepared.release();
   if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, loaded, ...extra };
   const hostExtra = host !== undefined ? { host } : {};
   if (!req.apply) return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, config, ...extra, ...hostExtra };
   const t0 = performance.now();
-  // Disks before everything else; the new filesystems stay mounted in the target until
-  // the report is written, so the other steps and the report go into them.
-  const scripts = scriptsToRun(req, ctx, plan);
-  const preRuns = await runPre(req, scripts);
-  const disks = storage !== undefined ? await applyStorage(root, storage, premounted) : undefined;
-  let scriptRuns: ScriptRun[];
+  let runs: EffectRun[];
   try {
-    scriptRuns = [...preRuns, ...(await applyWithScripts(req, root, scripts, plan))];
+    runs = await applyPlan(root, plan, req.progress);
   } catch (e) {
-    await disks?.rollback();
+    await prepared.release();
     throw e;
   }
-  disks?.commit();
   const applyMs = Math.round(performance.now() - t0);
   let report: Report | undefined;
-  if (plan.planned.length > 0 || scriptRuns.length > 0 || (storage !== undefined && storageChanges(storage))) {
+  if (plan.planned.length > 0 || runs.some((r) => r.changed)) {
     report = {
       flint: typeof FLINT_VERSION === 'string' ? FLINT_VERSION : 'dev',
       config: { file: req.configFile, sha256: nodeCrypto().createHash('sha256').update(text).digest('hex'), ...(validation.format !== 'flint' ? { format: validation.format } : {}) },
@@ -151,7 +113,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
       warnings: [...validation.diagnostics.filter((d) => d.severity === 'warning').map((d) => `${d.path}: ${d.message}`), ...plan.warnings],
       timings_ms: { ...plan.timings, apply: applyMs },
       ...plan.report,
-      ...(scriptRuns.length > 0 ? { scripts: scriptRuns } : {}),
+      ...joinReports(runs),
     };
   }
   // The report is written after the transaction (a failure to write it does not undo the
@@ -159,62 +121,101 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   try {
     if (report !== undefined) writeReport(root, report);
   } finally {
-    await disks?.finish();
+    for (const r of runs) await r.finish?.();
   }
   return { ok: true, plan, diagnostics: validation.diagnostics, applied: true, config, ...(report ? { report } : {}), ...extra, ...hostExtra };
 }
 
-/** The config's scripts this run may start (the policy's), with a warning for each left out. */
-function scriptsToRun(req: ProvisionRequest, ctx: StepContext, plan: Plan): Script[] {
-  const policy = req.scripts ?? 'post';
-  if (policy !== 'all') {
-    const skipped = (ctx.config.scripts ?? []).filter((s) => policy === 'none' || s.stage === 'pre').map((s) => s.name);
-    for (const name of skipped) plan.warnings.push(`script "${name}" not run: ${policy === 'none' ? 'scripts are off for this run' : 'pre scripts run only in the initramfs (flint run)'}`);
+async function recover(root: TargetRoot): Promise<number | undefined> {
+  let total: number | undefined;
+  for (const step of STEPS) {
+    const n = await step.recover?.(root);
+    if (n !== undefined) total = (total ?? 0) + n;
   }
-  if (policy === 'none') return [];
-  const scripts = configScripts(ctx.config, ctx.payloads, ctx.configDir);
-  for (const note of networkNotes(scripts, policy === 'all')) scriptLog(req)(`flint: ${note}`);
-  // Outside the initramfs only the chrooted part runs: no pre scripts, no --prepare runs.
-  return policy === 'all' ? scripts : scripts.filter((s) => s.stage === 'post').map((s) => ({ ...s, prepare: false }));
+  const files = Journal.recover(root);
+  return files === undefined ? total : (total ?? 0) + files;
 }
 
-function scriptLog(req: ProvisionRequest): (line: string) => void {
-  return req.log ?? ((line: string) => process.stderr.write(line + '\n'));
-}
-
-/** Runs FN with the scripts' RAM folder, removing it afterwards when it is a temporary one. */
-async function withScriptWork<T>(req: ProvisionRequest, fn: (o: { work: string; log: (line: string) => void }) => Promise<T>): Promise<T> {
-  const work = req.work ?? mkdtempSync(join(tmpdir(), 'flint-scripts-'));
+/** Each step, or what its prepare made of it; and the undo of every prepare, for a plan that is not applied. */
+async function prepareSteps(base: Omit<StepContext, 'payloads' | 'facts'>): Promise<{ planners: Planner[]; release: () => Promise<void> }> {
+  const planners: Planner[] = [];
+  const releases: Array<() => Promise<void>> = [];
+  const release = async () => {
+    for (const r of releases.splice(0).reverse()) await r();
+  };
   try {
-    return await fn({ work, log: scriptLog(req) });
-  } finally {
-    if (req.work === undefined) rmSync(work, { recursive: true, force: true });
+    for (const step of STEPS) {
+      if (step.prepare === undefined) {
+        planners.push({ step, plan: (c) => step.plan(c) });
+        continue;
+      }
+      const p = await step.prepare(base);
+      if (p === undefined) continue;
+      if (p.release !== undefined) releases.push(p.release);
+      planners.push({ step, plan: (c) => p.plan(c) });
+    }
+  } catch (e) {
+    await release();
+    throw e;
   }
-}
-
-/** Pre scripts and Combustion's --prepare runs: in this environment, before anything of the target is touched. */
-async function runPre(req: ProvisionRequest, scripts: readonly Script[]): Promise<ScriptRun[]> {
-  if (!scripts.some((s) => s.stage === 'pre' || s.prepare)) return [];
-  return withScriptWork(req, (o) => runPreScripts(scripts, o));
+  return { planners, release };
 }
 
 /**
- * The planned actions, then post scripts, in one transaction: a failing script rolls
- * back flint's own changes (ScriptError, an ApplyError).
+ * The effects and the file actions in one transaction: the environment's effects (pre
+ * scripts), the disks, the file actions under the journal, then the after-files effects
+ * (post scripts). A failure anywhere rolls back the journal and every effect made so
+ * far, newest first; success commits them all at once.
  */
-async function applyWithScripts(req: ProvisionRequest, root: TargetRoot, scripts: readonly Script[], plan: Plan): Promise<ScriptRun[]> {
-  return withScriptWork(req, async (o) => {
-    const runs: ScriptRun[] = [];
-    const journal = applyOpen(root, plan.planned, req.progress);
+async function applyPlan(root: TargetRoot, plan: Plan, progress: ApplyProgress | undefined): Promise<EffectRun[]> {
+  const runs: EffectRun[] = [];
+  const phase = async (p: Effect['phase']) => {
+    for (const e of plan.effects.filter((x) => x.phase === p)) runs.push(await e.run());
+  };
+  try {
+    await phase('environment');
+    await phase('disks');
+    const journal = applyOpen(root, plan.planned, progress);
     try {
-      runs.push(...(await runPostScripts(req.root, scripts, o)));
+      await phase('after-files');
     } catch (e) {
       journal?.rollback();
       throw e;
     }
     journal?.commit();
-    return runs;
-  });
+  } catch (e) {
+    for (const r of [...runs].reverse()) await r.rollback?.();
+    throw e;
+  }
+  for (const r of runs) r.commit?.();
+  return runs;
+}
+
+/** The effects' report facts; lists under one key (scripts: pre, then post) are joined. */
+function joinReports(runs: readonly EffectRun[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.report ?? {})) out[k] = Array.isArray(v) && Array.isArray(out[k]) ? [...(out[k] as unknown[]), ...v] : v;
+  }
+  return out;
+}
+
+function environment(req: ProvisionRequest): Environment {
+  const log = req.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  return {
+    configFile: req.configFile,
+    ...(req.excludeDevices !== undefined ? { excludeDevices: req.excludeDevices } : {}),
+    scripts: req.scripts ?? 'post',
+    log,
+    async withWork(fn) {
+      const work = req.work ?? mkdtempSync(join(tmpdir(), 'flint-scripts-'));
+      try {
+        return await fn(work);
+      } finally {
+        if (req.work === undefined) rmSync(work, { recursive: true, force: true });
+      }
+    },
+  };
 }
 
 declare const FLINT_VERSION: string | undefined;

@@ -11,7 +11,7 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { validateAny } from '../convert/any.js';
 import { sniffFormat } from '../config/format.js';
 import { nodeCrypto } from '../system/lazy-builtins.js';
-import { payloadPaths } from '../steps/sources/step.js';
+import { payloadPaths } from '../steps/payloads.js';
 import { readMediumFile } from '../system/fetch.js';
 import { parseCertificates, TrustError, verifyChain } from './chain.js';
 import type { Signer } from './chain.js';

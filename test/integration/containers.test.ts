@@ -11,6 +11,7 @@
  * root takes minutes to build the first time, so this part runs when it is cached or
  * FLINT_TEST_QUADLET=1 asks for it.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,8 @@ import type { Container } from '../../src/config/generated/model.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, StepContext } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { containersStep } from '../../src/steps/containers/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { cacheBase, cacheDirName, freshRoot, hasRootfsSupport, inChroot } from './rootfs.js';
@@ -68,7 +70,7 @@ const FALLBACK: Container = { ...WEB, command: [...(WEB.command ?? []), ''] };
 
 function context(dir: string, c: Container = WEB): StepContext {
   const config = { version: 1, containers: [c] } as unknown as FlintConfig;
-  return { root: new TargetRoot(dir), config, configDir: dir, today: 20000, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map([['file:images/nginx.tar', dockerArchive()]]) };
+  return stepContext(dir, config, { configDir: dir, today: 20000, payloads: new Map([['file:images/nginx.tar', dockerArchive()]]) });
 }
 
 function fakePodman(dir: string): void {

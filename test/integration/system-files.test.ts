@@ -4,6 +4,7 @@
  * writes them given the same values; files of every source kind land with their
  * owners; a second apply changes nothing.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,13 +18,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateText } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, StepContext } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { filesStep } from '../../src/steps/files/step.js';
 import { kernelArgsStep } from '../../src/steps/kernel-args/step.js';
-import { resolveSources } from '../../src/steps/sources/step.js';
+import { resolveSources } from '../../src/steps/payloads.js';
 import { systemStep } from '../../src/steps/system/step.js';
 import { usersStep } from '../../src/steps/users/step.js';
-import { TargetRoot } from '../../src/target/root.js';
 import { makePki } from '../helpers/pki.js';
 import type { Pki } from '../helpers/pki.js';
 import { freshRoot, hasRootfsSupport, inChroot } from './rootfs.js';
@@ -96,7 +97,7 @@ kernel_arguments:
     writeFileSync(join(medium, 'config.yaml'), yaml);
     const v = validateText(join(medium, 'config.yaml'), yaml);
     expect(v.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-    ctx = { root: new TargetRoot(mine.dir), config: v.config!, configDir: medium, today: 20_000, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+    ctx = stepContext(mine.dir, v.config!, { configDir: medium, today: 20_000 });
     const resolved = await resolveSources(ctx.config, medium, { ca: pki.caPem });
     expect(resolved.problems).toEqual([]);
     ctx.payloads = resolved.payloads;

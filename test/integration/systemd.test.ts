@@ -4,6 +4,7 @@
  * unmask, set-default) works on the other from the same unit files. Everything under
  * /etc/systemd/system must come out the same, link for link. Needs root and debootstrap.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, StepContext } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { systemdStep, systemdVersion } from '../../src/steps/systemd/step.js';
 import { TargetRoot } from '../../src/target/root.js';
 import { freshRoot, hasRootfsSupport, inChroot } from './rootfs.js';
@@ -66,7 +68,7 @@ const UNITS: Unit[] = [
 const CONFIG = { version: 1, systemd: { default_target: 'multi-user.target', units: UNITS } } as unknown as FlintConfig;
 
 function context(dir: string): StepContext {
-  return { root: new TargetRoot(dir), config: CONFIG, configDir: dir, today: 20000, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+  return stepContext(dir, CONFIG, { configDir: dir, today: 20000 });
 }
 
 /** Every entry under /etc/systemd/system: links with their targets, files with mode and digest, folders with mode. */

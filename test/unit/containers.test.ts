@@ -6,6 +6,7 @@
  * host has systemd-analyze, it checks the units are accepted as written. Image archives
  * are made with the host's GNU tar.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import type { Container } from '../../src/config/generated/model.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 import type { Action } from '../../src/engine/actions.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { StepContext, StepOutput } from '../../src/engine/plan.js';
+import type { StepContext, StepOutput } from '../../src/engine/step.js';
 import { archiveKind, execLine, quoteExecArg, renderFallbackService, renderLoadUnit, renderQuadlet, tarEntries } from '../../src/steps/containers/quadlet.js';
 import { containersStep, fullyQualified } from '../../src/steps/containers/step.js';
 import { TargetRoot } from '../../src/target/root.js';
@@ -75,7 +76,7 @@ function target(spec: TargetSpec = {}): string {
 
 function ctxFor(root: string, containers: Container[], payloads = new Map<string, Buffer>(), extra: Partial<FlintConfig> = {}): StepContext {
   const config = { version: 1, containers, ...extra } as unknown as FlintConfig;
-  return { root: new TargetRoot(root), config, configDir: root, today: 0, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads };
+  return stepContext(root, config, { configDir: root, today: 0, payloads });
 }
 
 function byPath(out: StepOutput): Map<string, Action> {

@@ -3,6 +3,7 @@
  * planning only what differs, and all-or-nothing under a failure at every action and
  * after a crash.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TargetError, TargetRoot } from '../../src/target/root.js';
 import { Journal } from '../../src/transaction/journal.js';
 import { compare, planSteps } from '../../src/engine/plan.js';
-import type { StepContext } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import type { Action, PlannedAction } from '../../src/engine/actions.js';
@@ -230,18 +231,11 @@ describe.skipIf(!isRoot)('plan and apply', () => {
 describe('planning a target that cannot be read safely', () => {
   it('turns a TargetError of any step into a problem of its section, and plans nothing', () => {
     const root = new TargetRoot(tmp());
-    const ctx: StepContext = {
-      root,
-      config: { version: 1, network: {} } as FlintConfig,
-      configDir: '/',
-      today: 0,
-      ids: { users: new Map(), groups: new Map() },
-      homes: new Map(),
-      payloads: new Map(),
-    };
+    const ctx: StepContext = stepContext(root.root, { version: 1, network: {} } as FlintConfig, { configDir: '/' });
     const plan = planSteps(ctx, [
       {
         name: 'network',
+        sections: ['network'],
         plan: () => {
           throw new TargetError('too many symbolic links resolving /etc/x', '/etc/x');
         },

@@ -3,6 +3,8 @@
  * overwrite: false, owners by name, folders in homes, directories and links, and a
  * second plan after applying that finds nothing to do.
  */
+import { stepContext } from '../helpers/step-context.js';
+import type { Accounts } from '../../src/steps/users/step.js';
 import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -12,12 +14,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, Step, StepContext } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { Step, StepContext } from '../../src/engine/step.js';
 import { filesStep } from '../../src/steps/files/step.js';
-import { resolveSources } from '../../src/steps/sources/step.js';
+import { resolveSources } from '../../src/steps/payloads.js';
 import { decodeDataUrl, redactUrl } from '../../src/system/fetch.js';
 import { usersStep } from '../../src/steps/users/step.js';
-import { TargetRoot } from '../../src/target/root.js';
 
 const isRoot = process.getuid?.() === 0;
 const FIXTURE = new URL('../fixtures/accounts/debian12/etc', import.meta.url).pathname;
@@ -34,16 +36,9 @@ afterEach(() => {
 const sha256 = (b: Buffer | string) => `sha256-${createHash('sha256').update(b).digest('hex')}`;
 const sha512 = (b: Buffer | string) => `sha512-${createHash('sha512').update(b).digest('hex')}`;
 
-function context(root: string, config: Omit<FlintConfig, 'version'>, opts: { configDir?: string; payloads?: Map<string, Buffer>; users?: Record<string, number> } = {}): StepContext {
-  return {
-    root: new TargetRoot(root),
-    config: { version: 1, ...config },
-    configDir: opts.configDir ?? root,
-    today: 20_000,
-    ids: { users: new Map([['root', 0], ...Object.entries(opts.users ?? {})]), groups: new Map([['root', 0], ...Object.entries(opts.users ?? {})]) },
-    homes: new Map(),
-    payloads: opts.payloads ?? new Map(),
-  };
+function context(root: string, config: Omit<FlintConfig, 'version'>, opts: { configDir?: string; payloads?: Map<string, Buffer>; users?: Record<string, number>; homes?: Accounts['homes'] } = {}): StepContext {
+  const ids = new Map([['root', 0], ...Object.entries(opts.users ?? {})]);
+  return stepContext(root, { version: 1, ...config }, { configDir: opts.configDir ?? root, today: 20_000, payloads: opts.payloads ?? new Map(), accounts: { users: ids, groups: ids, ...(opts.homes !== undefined ? { homes: opts.homes } : {}) } });
 }
 
 function plan(ctx: StepContext, steps: readonly Step[] = [filesStep]): Plan {
@@ -243,10 +238,9 @@ describe.skipIf(!isRoot)(`files step${isRoot ? '' : ' (SKIPPED: needs root for c
       ],
       directories: [{ path: '/home/admin/.local/share/deep', owner: 'admin', mode: 0o700 }],
     });
-    ctx.ids = { users: new Map(), groups: new Map() };
     applyTwice(ctx, [usersStep, filesStep]);
-    const uid = ctx.ids.users.get('admin')!;
-    const gid = ctx.ids.groups.get('admin')!;
+    // The users step made admin: its home carries admin's uid and primary gid.
+    const { uid, gid } = meta(root, 'home/admin');
     expect(uid).toBeGreaterThanOrEqual(1000);
     for (const d of ['home/admin/.config', 'home/admin/.config/app', 'home/admin/.local', 'home/admin/.local/share']) {
       expect(meta(root, d), d).toEqual({ mode: 0o755, uid, gid });
@@ -264,8 +258,7 @@ describe.skipIf(!isRoot)(`files step${isRoot ? '' : ' (SKIPPED: needs root for c
     const ctx = context(root, {
       users: [{ name: 'admin', ssh_authorized_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA2W4ylBpNwsCJJgCIJv6S+GBdb8LJg1OwHVwgsBw43P admin@laptop'] }],
       files: [{ path: '/home/admin/.ssh/config', contents: 'Host *\n' }],
-    });
-    ctx.homes.set('admin', { home: '/home/admin', uid: 1000, gid: 1000 });
+    }, { homes: new Map([['admin', { home: '/home/admin', uid: 1000, gid: 1000 }]]) });
     const p = plan(ctx);
     expect(p.planned.map((x) => x.action.path)).toEqual(['/home/admin/.ssh', '/home/admin/.ssh/config']);
     // Without the ssh step before it, the engine makes the folder (root's); with it, the

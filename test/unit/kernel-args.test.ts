@@ -2,6 +2,7 @@
  * Kernel arguments in GRUB defaults, /etc/kernel/cmdline, BLS entries and Raspberry Pi
  * cmdline.txt: exact tokens, quoting and every other line kept, nothing to do twice.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,9 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, StepContext } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { editBlsEntry, editCmdline, editGrub, kernelArgsStep, tokenize } from '../../src/steps/kernel-args/step.js';
-import { TargetRoot } from '../../src/target/root.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -29,7 +30,7 @@ function makeRoot(files: Record<string, string>): string {
 }
 
 function context(root: string, ka: NonNullable<FlintConfig['kernel_arguments']>): StepContext {
-  return { root: new TargetRoot(root), config: { version: 1, kernel_arguments: ka }, configDir: root, today: 0, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+  return stepContext(root, { version: 1, kernel_arguments: ka });
 }
 
 function applyTwice(ctx: StepContext): Plan {

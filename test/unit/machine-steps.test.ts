@@ -4,6 +4,7 @@
  * power_state and raspberry_pi, each applied, and nothing to do the second time; and
  * their semantic checks.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,15 +13,15 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { validateText } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, Step, StepContext } from '../../src/engine/plan.js';
-import { STEPS } from '../../src/pipeline/provision.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { Step, StepContext } from '../../src/engine/step.js';
+import { STEPS } from '../../src/steps/index.js';
 import { setHostsEntries } from '../../src/steps/system/step.js';
 import { replaceChronySources } from '../../src/steps/time-sync/step.js';
 import { editConfigTxt, piSettings } from '../../src/steps/raspberry-pi/step.js';
 import { makeSwapScript, swapUnitName } from '../../src/steps/swap-file/step.js';
 import { powerStateUnit } from '../../src/steps/power-state/step.js';
 import { packageCommands, packagesUnit } from '../../src/steps/packages/step.js';
-import { TargetRoot } from '../../src/target/root.js';
 import { issue } from '../helpers/pki.js';
 
 const dirs: string[] = [];
@@ -39,7 +40,7 @@ function makeRoot(files: Record<string, string>): string {
 }
 
 function context(root: string, config: Omit<FlintConfig, 'version'>): StepContext {
-  return { root: new TargetRoot(root), config: { version: 1, ...config }, configDir: root, today: 0, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+  return stepContext(root, { version: 1, ...config }, { payloads: new Map() });
 }
 
 function applyTwice(ctx: StepContext, steps: readonly Step[] = STEPS): Plan {
@@ -222,7 +223,7 @@ describe('packages', () => {
   it('package files from the medium go under /var/lib/flint/packages with the unit; no package manager is a problem', () => {
     const root = makeRoot({ 'usr/bin/apt-get': '' });
     const ctx = context(root, { packages: { install: ['htop'], files: ['file:pkgs/t_1.0_all.deb'] } });
-    ctx.payloads.set('file:pkgs/t_1.0_all.deb', Buffer.from('!<arch>\n'));
+    (ctx.payloads as Map<string, Buffer>).set('file:pkgs/t_1.0_all.deb', Buffer.from('!<arch>\n'));
     const plan = applyTwice(ctx);
     expect(text(root, 'var/lib/flint/packages/t_1.0_all.deb')).toBe('!<arch>\n');
     expect(text(root, 'etc/systemd/system/flint-packages.service')).toContain('install htop /var/lib/flint/packages/t_1.0_all.deb\n');

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { stepContext } from '../helpers/step-context.js';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,12 +9,11 @@ import type { FlintConfig } from '../../src/config/validate.js';
 import { validateText } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { StepContext } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { networkStep, WIFI_COUNTRY_PATH } from '../../src/steps/network/step.js';
 import { renderNetworkd, renderWpaSupplicant } from '../../src/steps/network/networkd.js';
 import { connectionUuid, renderNmKeyfiles, wpaPsk } from '../../src/steps/network/nm.js';
 import type { NmKeyfile } from '../../src/steps/network/nm.js';
-import { TargetRoot } from '../../src/target/root.js';
 
 const hasNmcli = spawnSync('nmcli', ['--version']).error === undefined;
 const hasWpa = existsSync('/usr/sbin/wpa_supplicant') || existsSync('/sbin/wpa_supplicant');
@@ -454,7 +454,7 @@ function target(files: Record<string, string>): string {
 
 function ctxFor(dir: string, network: NonNullable<FlintConfig['network']>): StepContext {
   const config = { version: 1, network } as unknown as FlintConfig;
-  return { root: new TargetRoot(dir), config, configDir: dir, today: 0, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+  return stepContext(dir, config, { configDir: dir, today: 0 });
 }
 
 const NETWORKD_UNITS: Record<string, string> = {

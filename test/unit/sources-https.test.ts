@@ -3,6 +3,7 @@
  * node-forge: trusted only when that CA is given, retried after a 503, bounded when
  * the server never answers, and checked against verify by the files step.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { Server } from 'node:https';
@@ -19,11 +20,10 @@ import type { Duplex } from 'node:stream';
 import { parseCmdline } from '../../src/discover/cmdline.js';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { StepContext } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { filesStep } from '../../src/steps/files/step.js';
-import { resolveSources } from '../../src/steps/sources/step.js';
+import { resolveSources } from '../../src/steps/payloads.js';
 import { downloadHttps, parseRetryAfter, retryDelay } from '../../src/system/fetch.js';
-import { TargetRoot } from '../../src/target/root.js';
 import { makePki } from '../helpers/pki.js';
 import type { Pki } from '../helpers/pki.js';
 
@@ -204,15 +204,7 @@ describe('https sources', () => {
     );
     const r = await resolveSources(files, dir, { ca: pki.caPem });
     expect(r.problems).toEqual([]);
-    const ctx: StepContext = {
-      root: new TargetRoot(dir),
-      config: files,
-      configDir: dir,
-      today: 0,
-      ids: { users: new Map(), groups: new Map() },
-      homes: new Map(),
-      payloads: r.payloads,
-    };
+    const ctx: StepContext = stepContext(dir, files, { payloads: r.payloads });
     const plan = planSteps(ctx, [filesStep]);
     expect(plan.problems).toEqual([expect.objectContaining({ path: ['files', 1, 'verify'], message: expect.stringMatching(/^the data of https:\/\/127\.0\.0\.1:\d+\/file does not match verify: its sha256 is [0-9a-f]{64}$/) })]);
     const written = plan.planned.filter((p) => p.action.kind === 'file');

@@ -2,6 +2,7 @@
  * The system step on synthetic roots: hostname (and /etc/hosts), timezone, locale and
  * keymap, each merged into what the image has, and nothing to do the second time.
  */
+import { stepContext } from '../helpers/step-context.js';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { Plan, StepContext } from '../../src/engine/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { StepContext } from '../../src/engine/step.js';
 import { editHosts, localeInstalled, systemStep, x11Layout } from '../../src/steps/system/step.js';
 import { setAssignments } from '../../src/steps/files/conffile.js';
 import { TargetRoot } from '../../src/target/root.js';
@@ -30,7 +32,7 @@ function makeRoot(files: Record<string, string | Buffer>): string {
 }
 
 function context(root: string, config: Omit<FlintConfig, 'version'>): StepContext {
-  return { root: new TargetRoot(root), config: { version: 1, ...config }, configDir: root, today: 0, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+  return stepContext(root, { version: 1, ...config });
 }
 
 function applyTwice(ctx: StepContext): Plan {

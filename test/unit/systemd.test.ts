@@ -1,10 +1,11 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { stepContext } from '../helpers/step-context.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { planSteps } from '../../src/engine/plan.js';
-import type { StepContext, StepOutput } from '../../src/engine/plan.js';
+import type { StepContext, StepOutput } from '../../src/engine/step.js';
 import { PRESET_FILE, systemdStep, systemdVersion, unitSearchPath } from '../../src/steps/systemd/step.js';
 import {
   applyInstall,
@@ -188,7 +189,7 @@ type Units = NonNullable<NonNullable<FlintConfig['systemd']>['units']>;
 function ctxFor(dir: string, units: Units, defaultTarget?: string): StepContext {
   const systemd = defaultTarget === undefined ? { units } : { units, default_target: defaultTarget };
   const config = { version: 1, systemd } as unknown as FlintConfig;
-  return { root: new TargetRoot(dir), config, configDir: dir, today: 0, ids: { users: new Map(), groups: new Map() }, homes: new Map(), payloads: new Map() };
+  return stepContext(dir, config, { configDir: dir, today: 0 });
 }
 
 interface Outcome {

@@ -13,9 +13,10 @@
  * trusts it at once. flint-ca-certificates.service runs the tool once, early in the
  * first boot (before the network and everything that needs TLS).
  */
+import { listSources } from '../../engine/step.js';
 import type { Action } from '../../engine/actions.js';
 import type { PathSeg } from '../../config/diagnostics.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { TargetRoot } from '../../target/root.js';
 import { nodeCrypto } from '../../system/lazy-builtins.js';
 import { parseCaPem } from '../../config/checks/pem.js';
@@ -95,6 +96,9 @@ function entryData(ctx: StepContext, e: { contents?: string; source?: string; ve
 
 export const caCertificatesStep: Step = {
   name: STEP,
+  sections: ['ca_certificates'],
+  sources: (c) => listSources(c, ['ca_certificates'], 'source'),
+  bootUnits: (c) => ((c.ca_certificates ?? []).length > 0 ? [[CA_SERVICE]] : []),
   plan(ctx: StepContext): StepOutput {
     const list = ctx.config.ca_certificates ?? [];
     if (list.length === 0) return { actions: [], problems: [], warnings: [] };

@@ -10,10 +10,11 @@
  * Not done: removing containers an earlier config had and this one no longer names
  * (flint keeps no record of them), rootless (per-user) containers.
  */
+import { listSources } from '../../engine/step.js';
 import type { PathSeg } from '../../config/diagnostics.js';
 import type { Container } from '../../config/generated/model.js';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { TargetRoot } from '../../target/root.js';
 import { IMAGE_DIR, QUADLET_DIR, archiveKind, archivePath, loadUnitName, renderFallbackService, renderLoadUnit, renderQuadlet, serviceName } from './quadlet.js';
 import type { ArchiveKind } from './quadlet.js';
@@ -50,6 +51,10 @@ export function fullyQualified(image: string): boolean {
 
 export const containersStep: Step = {
   name: STEP,
+  sections: ['containers'],
+  sources: (c) => listSources(c, ['containers'], 'image_archive', (p) => `file:${p}`),
+  // Quadlet's NAME.service, else podman's container-NAME.service.
+  bootUnits: (c) => (c.containers ?? []).filter((k) => k.enabled !== false).map((k) => [`${k.name}.service`, `container-${k.name}.service`]),
   plan(ctx: StepContext): StepOutput {
     const containers = ctx.config.containers ?? [];
     if (containers.length === 0) return { actions: [], problems: [], warnings: [] };

@@ -21,6 +21,9 @@
  * - Order: directories (parents first), then files, then links, so a file can go into
  *   a declared folder and a hard link can point to a declared file.
  */
+import { listSources } from '../../engine/step.js';
+import { ACCOUNTS } from '../users/step.js';
+import type { Accounts } from '../users/step.js';
 import { createRequire } from 'node:module';
 import type { Directory, File, Link, Owner } from '../../config/generated/model.js';
 import type { PathSeg } from '../../config/diagnostics.js';
@@ -28,7 +31,7 @@ import { nearest } from '../../config/checks/suggest.js';
 import { modeBits } from '../../config/semantic.js';
 import { nodeCrypto } from '../../system/lazy-builtins.js';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import { decodeDataUrl, formatBytes, MAX_PAYLOAD_BYTES, redactUrl } from '../../system/fetch.js';
 
 const STEP = 'files';
@@ -41,6 +44,9 @@ function zlib(): typeof import('node:zlib') {
 
 export const filesStep: Step = {
   name: STEP,
+  sections: ['files', 'directories', 'links'],
+  needs: [ACCOUNTS],
+  sources: (c) => listSources(c, ['files'], 'source'),
   plan(ctx: StepContext): StepOutput {
     const p = new FilesPlanner(ctx);
     const { config } = ctx;
@@ -64,11 +70,13 @@ class FilesPlanner {
   readonly warnings: string[] = [];
   /** Paths this step creates, so parents are made once and hard links find their targets. */
   private readonly created = new Set<string>();
+  private readonly accounts: Accounts;
   private readonly homes: Array<{ user: string; home: string; uid: number; gid: number }>;
 
   constructor(private readonly ctx: StepContext) {
     // Longest first: a home inside another home belongs to its own user.
-    this.homes = [...ctx.homes].map(([user, h]) => ({ user, ...h })).filter((h) => h.home !== '/').sort((a, b) => b.home.length - a.home.length);
+    this.accounts = ctx.facts.get(ACCOUNTS);
+    this.homes = [...this.accounts.homes].map(([user, h]) => ({ user, ...h })).filter((h) => h.home !== '/').sort((a, b) => b.home.length - a.home.length);
   }
 
   directory(d: Directory, i: number): void {
@@ -228,12 +236,12 @@ class FilesPlanner {
   /** uid and gid for an entry, undefined after a problem. */
   /** Owner and group by id; one left out is EXISTING's (the entry already there), else root. */
   private owners(o: { owner?: Owner; group?: Owner }, at: PathSeg[], existing?: { uid: number; gid: number }): { uid: number; gid: number } | undefined {
-    const uid = o.owner === undefined && existing !== undefined ? existing.uid : this.id(o.owner, this.ctx.ids.users, 'user', [...at, 'owner']);
-    const gid = o.group === undefined && existing !== undefined ? existing.gid : this.id(o.group, this.ctx.ids.groups, 'group', [...at, 'group']);
+    const uid = o.owner === undefined && existing !== undefined ? existing.uid : this.id(o.owner, this.accounts.users, 'user', [...at, 'owner']);
+    const gid = o.group === undefined && existing !== undefined ? existing.gid : this.id(o.group, this.accounts.groups, 'group', [...at, 'group']);
     return uid === undefined || gid === undefined ? undefined : { uid, gid };
   }
 
-  private id(value: Owner | undefined, ids: Map<string, number>, kind: 'user' | 'group', at: PathSeg[]): number | undefined {
+  private id(value: Owner | undefined, ids: ReadonlyMap<string, number>, kind: 'user' | 'group', at: PathSeg[]): number | undefined {
     if (value === undefined) return 0;
     if (typeof value === 'number') return value;
     const id = ids.get(value);

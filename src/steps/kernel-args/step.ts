@@ -23,7 +23,7 @@
  * `console=tty0`. Removals happen before additions.
  */
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import { editedFile } from '../files/conffile.js';
 import { piKernelArguments } from '../raspberry-pi/step.js';
 
@@ -33,6 +33,7 @@ const BLS_DIRS = ['/boot/loader/entries', '/efi/loader/entries', '/boot/efi/load
 
 export const kernelArgsStep: Step = {
   name: STEP,
+  sections: ['kernel_arguments'],
   plan(ctx: StepContext): StepOutput {
     const ka = ctx.config.kernel_arguments;
     const add = ka?.add ?? [];

@@ -8,7 +8,7 @@
  */
 import type { PathSeg } from '../../config/diagnostics.js';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { TargetRoot } from '../../target/root.js';
 import { renderNetworkd } from './networkd.js';
 import { renderNmKeyfiles } from './nm.js';
@@ -30,6 +30,7 @@ export function hasNetworkManager(root: TargetRoot): boolean {
 
 export const networkStep: Step = {
   name: STEP,
+  sections: ['network'],
   plan(ctx: StepContext): StepOutput {
     if (ctx.config.network === undefined) return { actions: [], problems: [], warnings: [] };
     return planNetwork(ctx);

@@ -18,9 +18,10 @@
  * - dnf (Fedora family): `makecache`, `upgrade`, `install`;
  * - zypper (openSUSE): `refresh`, `update`, `install`.
  */
+import { listSources } from '../../engine/step.js';
 import { basename } from 'node:path';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { FlintConfig } from '../../config/validate.js';
 import type { TargetRoot } from '../../target/root.js';
 import { enabledUnit, execWord } from '../systemd/unit-file.js';
@@ -98,6 +99,9 @@ export function packagesUnit(m: Manager, p: Packages, files: readonly string[]):
 
 export const packagesStep: Step = {
   name: STEP,
+  sections: ['packages'],
+  sources: (c) => listSources(c, ['packages', 'files']),
+  bootUnits: (c) => (c.packages !== undefined ? [[PACKAGES_SERVICE]] : []),
   plan(ctx: StepContext): StepOutput {
     const p = ctx.config.packages;
     if (p === undefined || ((p.install ?? []).length === 0 && (p.files ?? []).length === 0 && p.update !== true && p.upgrade !== true)) return { actions: [], problems: [], warnings: [] };

@@ -5,7 +5,7 @@
  * /var/lib/flint/power-state-done, and the unit's condition skips it on later boots.
  * The action is queued (`systemctl --no-block`) so the service itself finishes.
  */
-import type { Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { FlintConfig } from '../../config/validate.js';
 import { enabledUnit, execWord } from '../systemd/unit-file.js';
 
@@ -42,6 +42,9 @@ export function powerStateUnit(ps: NonNullable<FlintConfig['power_state']>): str
 
 export const powerStateStep: Step = {
   name: STEP,
+  sections: ['power_state'],
+  // Last: a reboot waits for the rest of the boot.
+  bootUnits: (c) => (c.power_state !== undefined ? [[POWER_STATE_SERVICE]] : []),
   plan(ctx: StepContext): StepOutput {
     const ps = ctx.config.power_state;
     if (ps === undefined) return { actions: [], problems: [], warnings: [] };

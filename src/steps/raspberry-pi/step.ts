@@ -16,7 +16,7 @@
  * before the appended ones, so they hold for every board.
  */
 import type { Action } from '../../engine/actions.js';
-import type { Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { FlintConfig } from '../../config/validate.js';
 import type { TargetRoot } from '../../target/root.js';
 import { editedFile } from '../files/conffile.js';
@@ -85,6 +85,7 @@ function configTxt(root: TargetRoot): string | undefined {
 
 export const raspberryPiStep: Step = {
   name: STEP,
+  sections: ['raspberry_pi'],
   plan(ctx: StepContext): StepOutput {
     const pi = ctx.config.raspberry_pi;
     if (pi === undefined) return { actions: [], problems: [], warnings: [] };

@@ -16,6 +16,8 @@ import { dirname, join, posix } from 'node:path';
 import { exec } from '../../system/exec.js';
 import type { FlintConfig } from '../../config/validate.js';
 import { ApplyError } from '../../engine/apply.js';
+import { listSources } from '../../engine/step.js';
+import type { Effect, Step, StepContext, StepOutput } from '../../engine/step.js';
 import { decodeDataUrl } from '../../system/fetch.js';
 
 /** Where the scripts' folders appear inside the chroot. */
@@ -52,6 +54,39 @@ export interface ScriptOptions {
 }
 
 export class ScriptError extends ApplyError {}
+
+/**
+ * The step: no file actions, two effects. Pre scripts and --prepare runs in the
+ * environment before anything of the target is touched; post scripts after the file
+ * actions, in the same transaction (a failing one rolls back flint's own changes).
+ * Only an apply runs them; the policy of the run (ctx.env.scripts) says which.
+ */
+export const scriptsStep: Step = {
+  name: 'scripts',
+  sections: ['scripts'],
+  sources: (c) => listSources(c, ['scripts'], 'source'),
+  plan(ctx: StepContext): StepOutput {
+    const out: StepOutput = { actions: [], problems: [], warnings: [] };
+    if (!ctx.apply) return out;
+    const policy = ctx.env.scripts;
+    if (policy !== 'all') {
+      const skipped = (ctx.config.scripts ?? []).filter((s) => policy === 'none' || s.stage === 'pre').map((s) => s.name);
+      for (const name of skipped) out.warnings.push(`script "${name}" not run: ${policy === 'none' ? 'scripts are off for this run' : 'pre scripts run only in the initramfs (flint run)'}`);
+    }
+    if (policy === 'none') return out;
+    const all = configScripts(ctx.config, ctx.payloads, ctx.configDir);
+    for (const note of networkNotes(all, policy === 'all')) ctx.env.log(`flint: ${note}`);
+    // Outside the initramfs only the chrooted part runs: no pre scripts, no --prepare runs.
+    const scripts = policy === 'all' ? all : all.filter((s) => s.stage === 'post').map((s) => ({ ...s, prepare: false }));
+    const effects: Effect[] = [];
+    const ran = (runs: ScriptRun[]) => ({ changed: runs.length > 0, ...(runs.length > 0 ? { report: { scripts: runs } } : {}) });
+    const log = (line: string) => ctx.env.log(line);
+    if (scripts.some((s) => s.stage === 'pre' || s.prepare)) effects.push({ phase: 'environment', run: async () => ran(await ctx.env.withWork((work) => runPreScripts(scripts, { work, log }))) });
+    if (scripts.some((s) => s.stage === 'post')) effects.push({ phase: 'after-files', run: async () => ran(await ctx.env.withWork((work) => runPostScripts(ctx.root.root, scripts, { work, log }))) });
+    out.effects = effects;
+    return out;
+  },
+};
 
 /** The markers Combustion reads: a line starting `# combustion:` naming them. */
 export function markers(body: string): { network: boolean; prepare: boolean } {

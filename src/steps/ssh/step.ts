@@ -4,7 +4,8 @@
  * `host_keys: generate`, so their fingerprints are in the report before first boot.
  */
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
+import { ACCOUNTS } from '../users/step.js';
 import { generateHostKeys, mergeAuthorizedKeys, sshdDropin, SSHD_DROPIN_PATH } from './sshd.js';
 
 /** The comment flint puts on host keys it made: a later run recognises them and keeps them. */
@@ -12,14 +13,17 @@ const HOST_KEY_COMMENT = 'root@flint-generated';
 
 export const sshStep: Step = {
   name: 'ssh',
+  sections: ['ssh'],
+  needs: [ACCOUNTS],
   plan(ctx: StepContext): StepOutput {
     const { root, config } = ctx;
     const actions: Action[] = [];
     const problems: Problem[] = [];
     const report: Record<string, unknown> = {};
+    const { homes } = ctx.facts.get(ACCOUNTS);
     (config.users ?? []).forEach((u, i) => {
       const keys = u.ssh_authorized_keys ?? [];
-      const h = ctx.homes.get(u.name);
+      const h = homes.get(u.name);
       if (keys.length === 0 || h === undefined) return;
       const sshDir = `${h.home}/.ssh`;
       const file = `${sshDir}/authorized_keys`;

@@ -12,7 +12,7 @@
  *   not wait for the file to be made.
  * A .swap unit rather than an fstab line: /etc/fstab belongs to the storage step.
  */
-import type { Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Step, StepContext, StepOutput } from '../../engine/step.js';
 import { parseSize } from '../../config/checks/names.js';
 import { enabledUnit, escapeUnitPath, execWord } from '../systemd/unit-file.js';
 
@@ -85,6 +85,8 @@ export function swapFileUnits(path: string, bytes: bigint): { service: string; s
 
 export const swapFileStep: Step = {
   name: STEP,
+  sections: ['swap_file'],
+  bootUnits: (c) => (c.swap_file !== undefined ? [[swapUnitName(c.swap_file.path ?? DEFAULT_SWAP_FILE)]] : []),
   plan(ctx: StepContext): StepOutput {
     const sf = ctx.config.swap_file;
     if (sf === undefined) return { actions: [], problems: [], warnings: [] };

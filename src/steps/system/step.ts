@@ -30,7 +30,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { TargetRoot } from '../../target/root.js';
 import { editedFile, setAssignments } from '../files/conffile.js';
 
@@ -38,6 +38,7 @@ const STEP = 'system';
 
 export const systemStep: Step = {
   name: STEP,
+  sections: ['hostname', 'timezone', 'locale', 'keymap', 'etc_hosts'],
   plan(ctx: StepContext): StepOutput {
     const { root, config } = ctx;
     const actions: Action[] = [];

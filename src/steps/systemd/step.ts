@@ -18,7 +18,7 @@
 import { posix } from 'node:path';
 import type { PathSeg } from '../../config/diagnostics.js';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import { nearest } from '../../config/checks/suggest.js';
 import { TargetError, parentOf } from '../../target/root.js';
 import type { TargetRoot } from '../../target/root.js';
@@ -681,6 +681,8 @@ class Installer {
 
 export const systemdStep: Step = {
   name: 'systemd',
+  sections: ['systemd'],
+  bootUnits: (c) => (c.systemd?.units ?? []).filter((u) => u.enabled === true && !/@\.|\.(target|device|mount|swap|slice|scope)$/.test(u.name)).map((u) => [u.name]),
   plan(ctx: StepContext): StepOutput {
     const sd = ctx.config.systemd;
     if (sd === undefined) return { actions: [], problems: [], warnings: [] };

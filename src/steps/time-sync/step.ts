@@ -12,7 +12,7 @@
  * chrony wins when the target has both (Debian's chrony package replaces timesyncd).
  */
 import type { Action } from '../../engine/actions.js';
-import type { Step, StepContext, StepOutput } from '../../engine/plan.js';
+import type { Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { FlintConfig } from '../../config/validate.js';
 import type { TargetRoot } from '../../target/root.js';
 import { editedFile } from '../files/conffile.js';
@@ -85,6 +85,7 @@ function chronyActions(root: TargetRoot, main: string, ntp: Ntp): Action[] {
 
 export const ntpStep: Step = {
   name: STEP,
+  sections: ['ntp'],
   plan(ctx: StepContext): StepOutput {
     const ntp = ctx.config.ntp;
     if (ntp === undefined) return { actions: [], problems: [], warnings: [] };

@@ -6,7 +6,8 @@
 import type { User } from '../../config/generated/model.js';
 import { hashPassword, verifyPassword } from '../../crypt/sha-crypt.js';
 import type { Action } from '../../engine/actions.js';
-import type { Problem, Step, StepContext, StepOutput } from '../../engine/plan.js';
+import { factKey, provide } from '../../engine/step.js';
+import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { TargetRoot } from '../../target/root.js';
 import type { DeletedUser } from './accounts-delete.js';
 import { applyAccounts, parseLoginDefs, parsePasswd } from './accounts.js';
@@ -23,8 +24,21 @@ const FILES: ReadonlyArray<{ key: keyof AccountFiles; path: string; mode: number
   { key: 'subgid', path: '/etc/subgid', mode: 0o644 },
 ];
 
+/** The target's users and groups as they will be after this step, and the config's users' homes. */
+export interface Accounts {
+  users: ReadonlyMap<string, number>;
+  groups: ReadonlyMap<string, number>;
+  /** By user name. */
+  homes: ReadonlyMap<string, { home: string; uid: number; gid: number }>;
+}
+
+/** For owners by name (files) and ~/.ssh (ssh). */
+export const ACCOUNTS = factKey<Accounts>('accounts');
+
 export const usersStep: Step = {
   name: 'users',
+  sections: ['users', 'groups'],
+  provides: [ACCOUNTS],
   plan(ctx: StepContext): StepOutput {
     const { root, config } = ctx;
     const actions: Action[] = [];
@@ -61,14 +75,14 @@ export const usersStep: Step = {
       actions.push({ kind: 'file', path: f.path, data: Buffer.from(after), ...owner, secret: f.secret, step: 'users', why: `account database ${f.path}` });
     }
 
-    ctx.ids = { users: result.userIds, groups: result.groupIds };
+    const homes = new Map<string, { home: string; uid: number; gid: number }>();
     const defs = parseLoginDefs(loginDefs);
     for (const d of result.deleted) actions.push(...removalActions(root, d, result.files.passwd, loginDefs, warnings));
     users.forEach((u, i) => {
       if (u.state === 'absent') return;
       const r = result.users.find((x) => x.name === u.name);
       if (r === undefined) return;
-      ctx.homes.set(r.name, { home: r.home, uid: r.uid, gid: r.gid });
+      homes.set(r.name, { home: r.home, uid: r.uid, gid: r.gid });
       if (!root.exists(r.shell)) {
         problems.push({ path: ['users', i, 'shell'], message: `the shell ${r.shell} does not exist in the target`, hint: 'install it in the image, or choose one that exists (e.g. /bin/sh)' });
       }
@@ -83,7 +97,7 @@ export const usersStep: Step = {
       }
       if (u.password !== undefined) warnings.push(`users[${i}] (${r.name}): a plain-text password was given; it is stored only as a SHA-512 crypt hash`);
     });
-    return { actions, problems, warnings, report: { accounts: result.changes } };
+    return { actions, problems, warnings, report: { accounts: result.changes }, provides: [provide(ACCOUNTS, { users: result.userIds, groups: result.groupIds, homes })] };
   },
 };
 
