@@ -428,8 +428,12 @@ export function makeDiagnostic(cfg: LoadedConfig, d: DiagnosticInput): Diagnosti
 }
 
 function translatedDiagnostic(cfg: LoadedConfig, t: Translation, d: DiagnosticInput): Diagnostic | undefined {
-  const at = locateOrigin(t, d.path);
-  if (at === undefined) return undefined;
+  const found = locateOrigin(t, d.path);
+  if (found === undefined) return undefined;
+  // A value the converter moved within what it read (Netplan's addresses split into
+  // ipv4 and ipv6, gateway4 into ipv4.gateway) is still there, written the same way.
+  const same = found.exact ? undefined : findScalar(valueAt(found.source.value, found.path), valueAt(cfg.value, d.path));
+  const at = same === undefined ? found : { ...found, path: [...found.path, ...same], exact: true };
   // A value that only an ancestor stands for (synthesized, or merged from several) is
   // pointed at by the ancestor's key: the line that produced it.
   const span = spanIn(at.source, at.path, at.exact && !isKeySpan(cfg, d.path, d.span) ? 'value' : 'key');
@@ -437,6 +441,24 @@ function translatedDiagnostic(cfg: LoadedConfig, t: Translation, d: DiagnosticIn
   const notes = [flint !== '' ? `flint's ${flint}` : '', t.note ?? ''].filter((s) => s !== '');
   const message = notes.length > 0 ? `${d.message} (${notes.join('; ')})` : d.message;
   return makeDiagnostic(at.source, { ...d, message, span, path: at.path });
+}
+
+function valueAt(v: unknown, path: readonly PathSeg[]): unknown {
+  for (const s of path) v = typeof v === 'object' && v !== null ? (v as Record<PathSeg, unknown>)[s] : undefined;
+  return v;
+}
+
+/** The path below V of the first text or number equal to WANT, in document order. */
+function findScalar(v: unknown, want: unknown): PathSeg[] | undefined {
+  if (typeof want !== 'string' && typeof want !== 'number') return undefined;
+  if (v === want) return [];
+  if (typeof v !== 'object' || v === null) return undefined;
+  const entries: Array<[PathSeg, unknown]> = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+  for (const [k, x] of entries) {
+    const below = findScalar(x, want);
+    if (below !== undefined) return [k, ...below];
+  }
+  return undefined;
 }
 
 /** Whether a span (made by spanOf on the converted text) is the key of the node at the path or of its nearest ancestor. */
