@@ -450,7 +450,7 @@ function valueAt(v: unknown, path: readonly PathSeg[]): unknown {
 
 /** The path below V of the first text or number equal to WANT, in document order. */
 function findScalar(v: unknown, want: unknown): PathSeg[] | undefined {
-  if (typeof want !== 'string' && typeof want !== 'number') return undefined;
+  if ((typeof want !== 'string' || want === '') && typeof want !== 'number') return undefined;
   if (v === want) return [];
   if (typeof v !== 'object' || v === null) return undefined;
   const entries: Array<[PathSeg, unknown]> = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);

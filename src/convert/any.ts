@@ -27,7 +27,10 @@ export interface AnyValidation {
   config?: FlintConfig;
   /** The converted config as flint's own format (JSON), for `flint convert`. */
   converted?: Record<string, unknown>;
-  /** The text positions of planning problems refer to: the file itself, or the converted config. */
+  /**
+   * What planning problems are made against: the file itself, or the converted config,
+   * whose translation moves them to the user's files.
+   */
   loaded?: LoadedConfig;
   /** Where flint deliberately does what the original tool would not. */
   deviations: string[];

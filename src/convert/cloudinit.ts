@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Diagnostic, PathSeg } from '../config/diagnostics.js';
 import { compareDiagnostics, pointer } from '../config/diagnostics.js';
-import { makeDiagnostic } from '../config/load.js';
+import { makeDiagnostic, plainSource } from '../config/load.js';
 import type { Origin, Translation } from '../config/load.js';
 import { validateTranslated } from './positions.js';
 import { convertWriteFiles } from './cloudinit-files.js';
@@ -101,7 +101,7 @@ export function fromCloudInit(seed: NoCloudSeed, options: CloudInitOptions = {})
   if (warning !== undefined) out.diagnostics.push(warning);
   // Findings about a seed that did not convert cleanly would describe flint's guesses.
   if (hasError(out.diagnostics)) return finish();
-  const translation = seedTranslation(origins, files);
+  const translation = withUserDataScript(seedTranslation(origins, files), config, extraScripts.length > 0 ? seed.userData : undefined);
   out.diagnostics.push(...validateTranslated('converted.yaml', config, translation).diagnostics);
   return finish(config, translation);
 }
@@ -314,6 +314,16 @@ const SEED_KEY: Record<string, readonly string[]> = {
   interface: ['match'],
   mac: ['match'],
 };
+
+/** A #! user-data is the last of the scripts; with no other seed file, it stands for the whole config too. */
+function withUserDataScript(t: Translation, config: Record<string, unknown>, script: SeedPart | undefined): Translation {
+  if (script === undefined || !Array.isArray(config.scripts)) return t;
+  const origins = new Map(t.origins);
+  const at: Origin = { source: t.sources.length, path: [] };
+  origins.set(pointer(['scripts', config.scripts.length - 1]), at);
+  if (!origins.has('')) origins.set('', at);
+  return { ...t, sources: [...t.sources, plainSource(script.file, script.text)], origins };
+}
 
 /** The seed's origins as a translation map over the files it was read from. */
 function seedTranslation(origins: Origins, files: readonly SeedFile[]): Translation {

@@ -169,3 +169,18 @@ describe('Combustion', () => {
     expect(d.message).toBe("cannot read it (flint's scripts[0].source)");
   });
 });
+
+describe('cloud-init user-data that is a script', () => {
+  it('its scripts entry points at the script\'s first line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flint-positions-'));
+    dirs.push(dir);
+    const file = join(dir, 'user-data');
+    writeFileSync(file, '#!/bin/sh\necho hi\n');
+    const v = validateAny(file);
+    expect(v.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const loaded = v.loaded!;
+    const path = ['scripts', 0, 'contents'];
+    const d = makeDiagnostic(loaded, { severity: 'error', code: 'target-scripts', message: 'no /bin/sh in the target', span: spanOf(loaded, path, 'value'), path });
+    expect([d.file, d.line, d.column, d.source]).toEqual([file, 1, 1, '#!/bin/sh']);
+  });
+});
