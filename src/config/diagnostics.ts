@@ -46,6 +46,17 @@ export function formatPath(path: readonly PathSeg[]): string {
   return out;
 }
 
+/** The segments of a path formatPath wrote: `users[0].name` -> ['users', 0, 'name']. */
+export function parsePath(text: string): PathSeg[] {
+  const out: PathSeg[] = [];
+  for (const m of text.matchAll(/(?:^|\.)([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)) {
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else out.push(JSON.parse(m[3]!) as string);
+  }
+  return out;
+}
+
 /** JSON pointer (RFC 6901) for a path: the key the loader's span table uses. */
 export function pointer(path: readonly PathSeg[]): string {
   let out = '';

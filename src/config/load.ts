@@ -7,7 +7,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, Scalar } from '
 import type { Document } from 'yaml';
 import { parseYamlSubset } from './yaml-subset.js';
 import type { TreeNode } from './yaml-subset.js';
-import { formatPath, pointerSegment } from './diagnostics.js';
+import { formatPath, pointer, pointerSegment } from './diagnostics.js';
 import type { Diagnostic, PathSeg } from './diagnostics.js';
 import { editDistance } from './checks/suggest.js';
 
@@ -34,6 +34,54 @@ export interface LoadedConfig {
   diagnostics: Diagnostic[];
   /** Map offsets to 1-based line and column. */
   position(offset: number): { line: number; column: number };
+  /** For a config converted from another format: where its values came from in the user's files. */
+  translation?: Translation;
+}
+
+/**
+ * A translation map, as Butane's translation sets: for a config converted from the
+ * user's files, which source value each flint value came from. Diagnostics made at a
+ * flint path of the converted config are reported at that source value instead.
+ */
+export interface Translation {
+  /** The user's files, loaded with positions. */
+  sources: readonly LoadedConfig[];
+  /**
+   * By flint JSON pointer. A path without an entry takes its nearest ancestor's and is
+   * followed from there into the source as far as the source has the same keys.
+   */
+  origins: ReadonlyMap<string, Origin>;
+  /**
+   * Flint keys to the source's names for the same setting, for that following: tried in
+   * order before the flint key itself; "a/b" is a key below a key ("owner" -> "user/name").
+   */
+  renames: Readonly<Record<string, readonly string[]>>;
+  /** Added to every message, where the source path alone would mislead (a merged Ignition config). */
+  note?: string;
+}
+
+export interface Origin {
+  /** Index into Translation.sources. */
+  source: number;
+  path: PathSeg[];
+}
+
+/** Where a flint path of a converted config came from; `exact` when the source has the value itself, not only an ancestor. */
+export function locateOrigin(t: Translation, path: readonly PathSeg[]): { source: LoadedConfig; path: PathSeg[]; exact: boolean } | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const o = t.origins.get(pointer(path.slice(0, n)));
+    const source = o === undefined ? undefined : t.sources[o.source];
+    if (o === undefined || source === undefined) continue;
+    let at = o.path;
+    for (const seg of path.slice(n)) {
+      const names: PathSeg[][] = typeof seg === 'number' ? [[seg]] : [...(t.renames[seg] ?? []).map((r) => r.split('/')), [seg]];
+      const next = names.map((k) => [...at, ...k]).find((p) => source.nodes.has(pointer(p)));
+      if (next === undefined) return { source, path: at, exact: false };
+      at = next;
+    }
+    return { source, path: at, exact: true };
+  }
+  return undefined;
 }
 
 /** Keys whose scalar values are secrets wherever they appear. */
@@ -346,8 +394,14 @@ export interface DiagnosticInput {
   path: readonly PathSeg[];
 }
 
-/** A diagnostic at a span of a loaded file, with its source line and secrets masked. */
+/**
+ * A diagnostic at a span of a loaded file, with its source line and secrets masked. For
+ * a converted config the span is only asked whether it is a key's: the diagnostic goes
+ * to the source value its path came from.
+ */
 export function makeDiagnostic(cfg: LoadedConfig, d: DiagnosticInput): Diagnostic {
+  const moved = cfg.translation !== undefined ? translatedDiagnostic(cfg, cfg.translation, d) : undefined;
+  if (moved !== undefined) return moved;
   const start = Math.min(d.span.start, cfg.text.length);
   const { line, column } = cfg.position(start);
   const lineStart = start - (column - 1);
@@ -368,6 +422,64 @@ export function makeDiagnostic(cfg: LoadedConfig, d: DiagnosticInput): Diagnosti
   };
   if (d.hint !== undefined) out.hint = d.hint;
   return out;
+}
+
+function translatedDiagnostic(cfg: LoadedConfig, t: Translation, d: DiagnosticInput): Diagnostic | undefined {
+  const found = locateOrigin(t, d.path);
+  if (found === undefined) return undefined;
+  // A value the converter moved within what it read (Netplan's addresses split into
+  // ipv4 and ipv6, gateway4 into ipv4.gateway) is still there, written the same way.
+  const same = found.exact ? undefined : findScalar(valueAt(found.source.value, found.path), valueAt(cfg.value, d.path));
+  const at = same === undefined ? found : { ...found, path: [...found.path, ...same], exact: true };
+  // A value that only an ancestor stands for (synthesized, or merged from several) is
+  // pointed at by the ancestor's key: the line that produced it.
+  const span = spanIn(at.source, at.path, at.exact && !isKeySpan(cfg, d.path, d.span) ? 'value' : 'key');
+  const flint = formatPath(d.path);
+  const notes = [flint !== '' ? `flint's ${flint}` : '', t.note ?? ''].filter((s) => s !== '');
+  const message = notes.length > 0 ? `${d.message} (${notes.join('; ')})` : d.message;
+  return makeDiagnostic(at.source, { ...d, message, span, path: at.path });
+}
+
+function valueAt(v: unknown, path: readonly PathSeg[]): unknown {
+  for (const s of path) v = typeof v === 'object' && v !== null ? (v as Record<PathSeg, unknown>)[s] : undefined;
+  return v;
+}
+
+/** The path below V of the first text or number equal to WANT, in document order. */
+function findScalar(v: unknown, want: unknown): PathSeg[] | undefined {
+  if ((typeof want !== 'string' || want === '') && typeof want !== 'number') return undefined;
+  if (v === want) return [];
+  if (typeof v !== 'object' || v === null) return undefined;
+  const entries: Array<[PathSeg, unknown]> = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+  for (const [k, x] of entries) {
+    const below = findScalar(x, want);
+    if (below !== undefined) return [k, ...below];
+  }
+  return undefined;
+}
+
+/** Whether a span (made by spanOf on the converted text) is the key of the node at the path or of its nearest ancestor. */
+function isKeySpan(cfg: LoadedConfig, path: readonly PathSeg[], span: Span): boolean {
+  for (let n = path.length; n >= 0; n--) {
+    const info = cfg.nodes.get(pointer(path.slice(0, n)));
+    if (info !== undefined) return n < path.length || info.key?.start === span.start;
+  }
+  return false;
+}
+
+/** validate.ts's spanOf, which this file cannot import (it imports this one): key or value, first line only. */
+function spanIn(cfg: LoadedConfig, path: readonly PathSeg[], part: 'key' | 'value'): Span {
+  const info = cfg.nodes.get(pointer(path));
+  const s = info === undefined ? { start: 0, end: 1 } : part === 'key' && info.key !== undefined ? info.key : info.value;
+  const nl = cfg.text.indexOf('\n', s.start);
+  return { start: s.start, end: nl >= 0 && nl < s.end ? nl : s.end };
+}
+
+/** A file that is not a document of settings (a Combustion script), for a translation to point at: its first line stands for all of it. */
+export function plainSource(file: string, text: string): LoadedConfig {
+  const lineStarts = lineStartsOf(text);
+  const first = text.indexOf('\n');
+  return { file, text, value: null, nodes: new Map([['', { value: { start: 0, end: first < 0 ? text.length : first } }]]), secrets: [], diagnostics: [], position: (o) => toLineCol(lineStarts, o) };
 }
 
 /**

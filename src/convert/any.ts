@@ -11,12 +11,14 @@ import type { Diagnostic } from '../config/diagnostics.js';
 import { compareDiagnostics } from '../config/diagnostics.js';
 import type { ConfigFormat } from '../config/format.js';
 import { FORMAT_NAMES, sniffFormat } from '../config/format.js';
-import type { LoadedConfig } from '../config/load.js';
+import { plainSource } from '../config/load.js';
+import type { LoadedConfig, Translation } from '../config/load.js';
 import { validateText } from '../config/validate.js';
 import type { FlintConfig } from '../config/validate.js';
 import { fromCloudInit, readNoCloudSeed } from './cloudinit.js';
 import type { NoCloudSeed } from './cloudinit.js';
 import { fromIgnition } from './ignition.js';
+import { validateTranslated } from './positions.js';
 
 export interface AnyValidation {
   format: ConfigFormat;
@@ -25,7 +27,10 @@ export interface AnyValidation {
   config?: FlintConfig;
   /** The converted config as flint's own format (JSON), for `flint convert`. */
   converted?: Record<string, unknown>;
-  /** The text positions of planning problems refer to: the file itself, or the converted config. */
+  /**
+   * What planning problems are made against: the file itself, or the converted config,
+   * whose translation moves them to the user's files.
+   */
   loaded?: LoadedConfig;
   /** Where flint deliberately does what the original tool would not. */
   deviations: string[];
@@ -43,15 +48,18 @@ export function validateAny(file: string, text?: string): AnyValidation {
     }
     case 'ignition': {
       const r = fromIgnition(file, body);
-      const beside = existsSync(join(dirname(file), COMBUSTION_BESIDE));
-      if (!beside || r.config === undefined) return finish(format, file, r.config, r.diagnostics, r.deviations);
-      const config = { ...r.config, scripts: [...(Array.isArray(r.config.scripts) ? (r.config.scripts as unknown[]) : []), combustionScript(COMBUSTION_BESIDE)] };
-      return finish(format, file, config, r.diagnostics, [...r.deviations, `${COMBUSTION_BESIDE} beside it runs after the Ignition config, as combustion.service runs after ignition-complete.target`]);
+      const besidePath = join(dirname(file), COMBUSTION_BESIDE);
+      const beside = existsSync(besidePath);
+      if (!beside || r.config === undefined) return finish(format, file, r.config, r.diagnostics, r.deviations, r.translation);
+      const scripts = Array.isArray(r.config.scripts) ? (r.config.scripts as unknown[]) : [];
+      const config = { ...r.config, scripts: [...scripts, combustionScript(COMBUSTION_BESIDE)] };
+      const translation = r.translation !== undefined ? withScript(r.translation, scripts.length, plainSource(besidePath, readFileSync(besidePath, 'utf8'))) : undefined;
+      return finish(format, file, config, r.diagnostics, [...r.deviations, `${COMBUSTION_BESIDE} beside it runs after the Ignition config, as combustion.service runs after ignition-complete.target`], translation);
     }
     case 'cloud-init':
       return fromSeed(seedOf(file, body));
     case 'combustion':
-      return finish(format, file, combustionConfig(basename(file)), [], []);
+      return finish(format, file, combustionConfig(basename(file)), [], [], combustionTranslation(plainSource(file, body)));
   }
 }
 
@@ -79,7 +87,19 @@ function seedOf(file: string, text: string): NoCloudSeed {
 function fromSeed(seed: NoCloudSeed): AnyValidation {
   const r = fromCloudInit(seed);
   const file = seed.userData?.file ?? seed.networkConfig?.file ?? seed.metaData?.file ?? 'seed';
-  return finish('cloud-init', file, r.config, r.diagnostics, []);
+  return finish('cloud-init', file, r.config, r.diagnostics, [], r.translation);
+}
+
+/** A Combustion script's config: everything in it is the script, so all of it points at the script's first line. */
+function combustionTranslation(script: LoadedConfig): Translation {
+  return { sources: [script], origins: new Map([['', { source: 0, path: [] }]]), renames: {} };
+}
+
+/** An Ignition config's translation with the Combustion script beside it as scripts[INDEX]. */
+function withScript(t: Translation, index: number, script: LoadedConfig): Translation {
+  const origins = new Map(t.origins);
+  origins.set(`/scripts/${index}`, { source: t.sources.length, path: [] });
+  return { ...t, sources: [...t.sources, script], origins };
 }
 
 /** A Combustion script runs as Combustion runs it: one post script, chrooted in the target, cwd its folder. */
@@ -94,11 +114,12 @@ function combustionScript(rel: string): Record<string, unknown> {
 /** Where a Combustion script sits beside an Ignition config that flint copied off a medium holding both. */
 const COMBUSTION_BESIDE = 'combustion/script';
 
-function finish(format: ConfigFormat, file: string, converted: Record<string, unknown> | undefined, diagnostics: Diagnostic[], deviations: string[]): AnyValidation {
+function finish(format: ConfigFormat, file: string, converted: Record<string, unknown> | undefined, diagnostics: Diagnostic[], deviations: string[], translation: Translation | undefined): AnyValidation {
   if (converted === undefined || diagnostics.some((d) => d.severity === 'error')) return { format, diagnostics, deviations };
   // The converters check their result already; this gives it numeric modes and a text
-  // that planning problems can point into. Its diagnostics are theirs, not repeated.
-  const native = validateText(`${file} (converted)`, JSON.stringify(converted, null, 2));
+  // whose translation moves planning problems to the user's file. Its diagnostics are
+  // the converters', not repeated.
+  const native = translation !== undefined ? validateTranslated(file, converted, translation) : validateText(`${file} (converted)`, JSON.stringify(converted, null, 2));
   const all = native.config === undefined ? [...diagnostics, ...native.diagnostics.filter((d) => d.severity === 'error')].sort(compareDiagnostics) : diagnostics;
   return { format, diagnostics: all, converted, loaded: native.loaded, deviations, ...(native.config !== undefined ? { config: native.config } : {}) };
 }

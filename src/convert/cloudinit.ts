@@ -7,11 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import type { Diagnostic, PathSeg } from '../config/diagnostics.js';
-import { compareDiagnostics, formatPath } from '../config/diagnostics.js';
-import { makeDiagnostic } from '../config/load.js';
-import { validateText } from '../config/validate.js';
+import { compareDiagnostics, pointer } from '../config/diagnostics.js';
+import { makeDiagnostic, plainSource } from '../config/load.js';
+import type { Origin, Translation } from '../config/load.js';
+import { validateTranslated } from './positions.js';
 import { convertWriteFiles } from './cloudinit-files.js';
 import { convertNetwork } from './cloudinit-network.js';
 import { isObj, SeedFile } from './cloudinit-source.js';
@@ -41,6 +41,8 @@ export interface CloudInitResult {
   /** A flint v1 config; only when there is no error. */
   config?: Record<string, unknown>;
   diagnostics: Diagnostic[];
+  /** Where each value of `config` came from in the seed's files; with `config`. */
+  translation?: Translation;
 }
 
 /** Whether a text is cloud-init user-data in cloud-config form (its first line is #cloud-config). */
@@ -87,9 +89,9 @@ const META_KEYS = new Set(['instance-id', 'local-hostname', 'hostname', 'public-
 
 export function fromCloudInit(seed: NoCloudSeed, options: CloudInitOptions = {}): CloudInitResult {
   const out = { diagnostics: [] as Diagnostic[], unsupported: [] as Unsupported[] };
-  const finish = (config?: Record<string, unknown>): CloudInitResult => {
+  const finish = (config?: Record<string, unknown>, translation?: Translation): CloudInitResult => {
     const diagnostics = sorted(redactParserText(maskChpasswd(out.diagnostics, seed.userData)));
-    return config !== undefined && !hasError(diagnostics) ? { config, diagnostics } : { diagnostics };
+    return config !== undefined && translation !== undefined && !hasError(diagnostics) ? { config, diagnostics, translation } : { diagnostics };
   };
   const { parts, extraScripts } = loadSeed(seed, out);
   const files = [parts.ud, parts.md, parts.nc].filter((f): f is SeedFile => f !== undefined);
@@ -99,8 +101,9 @@ export function fromCloudInit(seed: NoCloudSeed, options: CloudInitOptions = {})
   if (warning !== undefined) out.diagnostics.push(warning);
   // Findings about a seed that did not convert cleanly would describe flint's guesses.
   if (hasError(out.diagnostics)) return finish();
-  out.diagnostics.push(...checkConverted(config, origins));
-  return finish(config);
+  const translation = withUserDataScript(seedTranslation(origins, files), config, extraScripts.length > 0 ? seed.userData : undefined);
+  out.diagnostics.push(...validateTranslated('converted.yaml', config, translation).diagnostics);
+  return finish(config, translation);
 }
 
 /** Each seed file loaded with positions; syntax errors and non-map documents are reported. */
@@ -161,7 +164,7 @@ function userDataError(part: SeedPart, kind: UserDataKind): Diagnostic {
   };
 }
 
-/** Where each part of the flint config came from in the seed, by flint path ("users[2]"). */
+/** Where each part of the flint config came from in the seed, by flint JSON pointer ("/users/2"). */
 type Origins = Map<string, { seed: SeedFile; path: PathSeg[] }>;
 
 function build(parts: { ud?: SeedFile; md?: SeedFile; nc?: SeedFile }, options: CloudInitOptions, extraScripts: Array<Record<string, unknown>>): { config: Record<string, unknown>; origins: Origins } {
@@ -169,8 +172,10 @@ function build(parts: { ud?: SeedFile; md?: SeedFile; nc?: SeedFile }, options: 
   const origins: Origins = new Map();
   const config: Record<string, unknown> = { version: 1 };
   const origin = (flint: PathSeg[], seed: SeedFile | undefined, path: PathSeg[]) => {
-    if (seed !== undefined) origins.set(formatPath(flint), { seed, path });
+    if (seed !== undefined) origins.set(pointer(flint), { seed, path });
   };
+  // What no setting of its own stands for (version: 1, a default) is the seed's as a whole.
+  origin([], ud ?? nc ?? md, []);
 
   const sys = convertSystem(ud, md);
   for (const [k, v] of Object.entries(sys)) {
@@ -187,7 +192,13 @@ function build(parts: { ud?: SeedFile; md?: SeedFile; nc?: SeedFile }, options: 
   }
   if (accounts.users.length > 0) {
     config.users = accounts.users;
-    accounts.users.forEach((u, i) => origin(['users', i], ud ?? md, ud !== undefined ? userOrigin(ud, u.name, accounts.defaultUser) : []));
+    accounts.users.forEach((u, i) => {
+      origin(['users', i], ud ?? md, ud !== undefined ? userOrigin(ud, u.name, accounts.defaultUser) : []);
+      u.ssh_authorized_keys?.forEach((k, j) => {
+        const at = keyOrigin(ud, md, k);
+        if (at !== undefined) origin(['users', i, 'ssh_authorized_keys', j], at.seed, at.path);
+      });
+    });
   }
   if (accounts.ssh !== undefined) {
     config.ssh = accounts.ssh;
@@ -271,63 +282,54 @@ function connectionOrigin(nc: SeedFile, name: string): PathSeg[] {
   return base;
 }
 
-/** Flint key names back to the cloud-init keys they come from, to point findings at the right line. */
-const SEED_KEY: Record<string, string> = {
-  home: 'homedir',
-  password_hash: 'passwd',
-  password: 'plain_text_passwd',
-  contents: 'content',
-  contents_base64: 'content',
-  compression: 'encoding',
-  mode: 'permissions',
-  group: 'owner',
-  interface: 'match',
-  mac: 'match',
-};
-
 /**
- * Validate the converted config with flint's validator, and report each finding at
- * the seed line its value came from (the finding names flint's path too).
+ * A key of a user comes from one of several lists (the user's own, the top level's for
+ * the default user, meta-data's public-keys), merged: find the one that has it.
  */
-function checkConverted(config: Record<string, unknown>, origins: Origins): Diagnostic[] {
-  const text = stringify(config);
-  const result = validateText('converted.yaml', text);
-  const out: Diagnostic[] = [];
-  for (const d of result.diagnostics) {
-    const at = locate(d.path, origins);
-    if (at === undefined) {
-      out.push({ ...d, file: '(converted config)', message: `${d.message} (in the converted config, at ${d.path})`, source: undefined });
-      continue;
-    }
-    const span = at.seed.span(at.path, at.exact ? 'value' : 'key');
-    const message = d.path === '' ? d.message : `${d.message} (flint's ${d.path})`;
-    out.push(makeDiagnostic(at.seed.loaded, { severity: d.severity, code: d.code, message, hint: d.hint, span, path: at.path }));
+function keyOrigin(ud: SeedFile | undefined, md: SeedFile | undefined, key: string): { seed: SeedFile; path: PathSeg[] } | undefined {
+  const lists: Array<[SeedFile | undefined, PathSeg[]]> = [[ud, ['ssh_authorized_keys']], [md, ['public-keys']], [md, ['public_keys']]];
+  const users = ud?.at(['users']);
+  if (Array.isArray(users)) users.forEach((_, i) => lists.unshift([ud, ['users', i, 'ssh_authorized_keys']]));
+  if (ud?.written(['system_info', 'default_user', 'ssh_authorized_keys'])) lists.push([ud, ['system_info', 'default_user', 'ssh_authorized_keys']]);
+  for (const [seed, path] of lists) {
+    const v = seed?.at(path);
+    if (seed === undefined) continue;
+    if (v === key) return { seed, path };
+    const i = Array.isArray(v) ? v.indexOf(key) : -1;
+    if (i >= 0) return { seed, path: [...path, i] };
   }
-  return out;
+  return undefined;
 }
 
-function locate(flintPath: string, origins: Origins): { seed: SeedFile; path: PathSeg[]; exact: boolean } | undefined {
-  let best: string | undefined;
-  for (const k of origins.keys()) {
-    if (flintPath === k || flintPath.startsWith(`${k}.`) || flintPath.startsWith(`${k}[`)) {
-      if (best === undefined || k.length > best.length) best = k;
-    }
-  }
-  if (best === undefined) return undefined;
-  const o = origins.get(best);
-  if (o === undefined) return undefined;
-  const rest = [...flintPath.slice(best.length).matchAll(/\.([A-Za-z_$][\w$-]*)|\[(\d+)\]/g)].map((m): PathSeg => (m[2] !== undefined ? Number(m[2]) : (m[1] ?? '')));
-  // Follow the rest of the path into the seed as far as the seed has it.
-  let path = o.path;
-  let found = 0;
-  for (const seg of rest) {
-    const candidates = typeof seg === 'string' ? [seg, SEED_KEY[seg]].filter((s): s is string => s !== undefined) : [seg];
-    const next = candidates.map((c) => [...path, c]).find((p) => o.seed.written(p));
-    if (next === undefined) break;
-    path = next;
-    found++;
-  }
-  return { seed: o.seed, path, exact: found === rest.length };
+/** Flint key names back to the cloud-init keys they come from, to point findings at the right line. */
+const SEED_KEY: Record<string, readonly string[]> = {
+  home: ['homedir'],
+  password_hash: ['hashed_passwd', 'passwd'],
+  password: ['plain_text_passwd'],
+  contents: ['content'],
+  contents_base64: ['content'],
+  compression: ['encoding'],
+  mode: ['permissions'],
+  group: ['owner'],
+  interface: ['match'],
+  mac: ['match'],
+};
+
+/** A #! user-data is the last of the scripts; with no other seed file, it stands for the whole config too. */
+function withUserDataScript(t: Translation, config: Record<string, unknown>, script: SeedPart | undefined): Translation {
+  if (script === undefined || !Array.isArray(config.scripts)) return t;
+  const origins = new Map(t.origins);
+  const at: Origin = { source: t.sources.length, path: [] };
+  origins.set(pointer(['scripts', config.scripts.length - 1]), at);
+  if (!origins.has('')) origins.set('', at);
+  return { ...t, sources: [...t.sources, plainSource(script.file, script.text)], origins };
+}
+
+/** The seed's origins as a translation map over the files it was read from. */
+function seedTranslation(origins: Origins, files: readonly SeedFile[]): Translation {
+  const byPointer = new Map<string, Origin>();
+  for (const [ptr, o] of origins) byPointer.set(ptr, { source: files.indexOf(o.seed), path: o.path });
+  return { sources: files.map((f) => f.loaded), origins: byPointer, renames: SEED_KEY };
 }
 
 /** All keys flint does not apply, in one warning at the first of them. */

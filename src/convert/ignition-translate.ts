@@ -20,11 +20,44 @@ export interface Translation {
   findings: IgnFinding[];
   /** Deliberate differences from what Ignition would do with this config, one line each. */
   deviations: string[];
+  /** The Ignition path each object and list of `config` was made from. */
+  tags: Map<object, PathSeg[]>;
 }
+
+/** Flint keys and the Ignition keys of the same setting, to follow a flint path below a tagged object into the Ignition config. */
+export const IGNITION_RENAMES: Readonly<Record<string, readonly string[]>> = {
+  home: ['homeDir'],
+  password_hash: ['passwordHash'],
+  ssh_authorized_keys: ['sshAuthorizedKeys'],
+  primary_group: ['primaryGroup'],
+  state: ['shouldExist'],
+  owner: ['user/name', 'user/id'],
+  group: ['group/name', 'group/id'],
+  wipe_table: ['wipeTable'],
+  size: ['sizeMiB'],
+  type: ['typeGuid'],
+  replace: ['wipePartitionEntry'],
+  wipe: ['wipeFilesystem'],
+  mount: ['path'],
+  mount_options: ['mountOptions'],
+  masked: ['mask'],
+  contents: ['contents/source', 'append'],
+  contents_base64: ['contents/source', 'append'],
+  compression: ['contents/compression'],
+  source: ['contents/source'],
+  verify: ['contents/verification/hash', 'contents'],
+};
 
 class Translator {
   readonly findings: IgnFinding[] = [];
   readonly deviations = new Set<string>();
+  readonly tags = new Map<object, PathSeg[]>();
+
+  /** Record that V was made from the Ignition value at AT. */
+  from<T extends object>(v: T, at: PathSeg[]): T {
+    this.tags.set(v, at);
+    return v;
+  }
 
   error(path: PathSeg[], message: string, hint?: string): void {
     this.findings.push({ severity: 'error', code: 'ignition-unsupported', message, path, ...(hint !== undefined ? { hint } : {}) });
@@ -48,31 +81,31 @@ function octal(mode: number): string {
 
 export function translateIgnition(cfg: Obj): Translation {
   const t = new Translator();
-  const out: Obj = { version: 1 };
+  const out: Obj = t.from({ version: 1 }, []);
   ignitionSection(t, cfg);
   const passwd = isObj(cfg.passwd) ? cfg.passwd : {};
   const groups = objs(passwd.groups).flatMap(([g, i]) => group(t, g, i));
   const users = objs(passwd.users).flatMap(([u, i]) => user(t, u, i));
-  if (groups.length > 0) out.groups = groups;
-  if (users.length > 0) out.users = users;
+  if (groups.length > 0) out.groups = t.from(groups, ['passwd', 'groups']);
+  if (users.length > 0) out.users = t.from(users, ['passwd', 'users']);
   const storage = isObj(cfg.storage) ? cfg.storage : {};
   const s = storageSection(t, storage);
-  if (s !== undefined) out.storage = s;
+  if (s !== undefined) out.storage = t.from(s, ['storage']);
   const files = objs(storage.files).flatMap(([f, i]) => file(t, f, i));
   const dirs = objs(storage.directories).map(([d, i]) => directory(t, d, i));
   const links = objs(storage.links).map(([l, i]) => link(t, l, i));
-  if (files.length > 0) out.files = files;
-  if (dirs.length > 0) out.directories = dirs;
-  if (links.length > 0) out.links = links;
+  if (files.length > 0) out.files = t.from(files, ['storage', 'files']);
+  if (dirs.length > 0) out.directories = t.from(dirs, ['storage', 'directories']);
+  if (links.length > 0) out.links = t.from(links, ['storage', 'links']);
   const units = objs(isObj(cfg.systemd) ? cfg.systemd.units : undefined).map(([u, i]) => unit(t, u, i));
-  if (units.length > 0) out.systemd = { units };
+  if (units.length > 0) out.systemd = t.from({ units: t.from(units, ['systemd', 'units']) }, ['systemd']);
   const kargs = isObj(cfg.kernelArguments) ? cfg.kernelArguments : undefined;
   if (kargs !== undefined) {
     const add = list(kargs.shouldExist);
     const remove = list(kargs.shouldNotExist);
-    if (add.length + remove.length > 0) out.kernel_arguments = { ...(add.length > 0 ? { add } : {}), ...(remove.length > 0 ? { remove } : {}) };
+    if (add.length + remove.length > 0) out.kernel_arguments = t.from({ ...(add.length > 0 ? { add: t.from([...add], ['kernelArguments', 'shouldExist']) } : {}), ...(remove.length > 0 ? { remove: t.from([...remove], ['kernelArguments', 'shouldNotExist']) } : {}) }, ['kernelArguments']);
   }
-  return { config: out, findings: t.findings, deviations: [...t.deviations] };
+  return { config: out, findings: t.findings, deviations: [...t.deviations], tags: t.tags };
 }
 
 // ---- ignition: ---------------------------------------------------------------------------
@@ -96,13 +129,13 @@ function ignitionSection(t: Translator, cfg: Obj): void {
 function absent(t: Translator, e: Obj, at: (string | number)[], kind: 'user' | 'group'): Obj {
   const ignored = Object.keys(e).filter((k) => k !== 'name' && k !== 'shouldExist');
   if (ignored.length > 0) t.warn(at, `${kind} ${String(e.name)} is deleted (shouldExist: false), so ${ignored.join(', ')} ${ignored.length === 1 ? 'is' : 'are'} ignored`, 'remove them, or remove shouldExist: false to keep the ' + kind);
-  return { name: e.name, state: 'absent' };
+  return t.from({ name: e.name, state: 'absent' }, at);
 }
 
 function group(t: Translator, g: Obj, i: number): Obj[] {
   const at = ['passwd', 'groups', i];
   if (g.shouldExist === false) return [absent(t, g, at, 'group')];
-  const out: Obj = { name: g.name };
+  const out: Obj = t.from({ name: g.name }, at);
   if (typeof g.gid === 'number') out.gid = g.gid;
   if (g.system === true) out.system = true;
   if (typeof g.passwordHash === 'string' && g.passwordHash !== '') t.warn([...at, 'passwordHash'], 'a group password (passwordHash) is not supported by flint and is not written', 'group passwords are rarely wanted; use sudo or group membership');
@@ -113,7 +146,7 @@ function user(t: Translator, u: Obj, i: number): Obj[] {
   const at = ['passwd', 'users', i];
   const name = String(u.name);
   if (u.shouldExist === false) return [absent(t, u, at, 'user')];
-  const out: Obj = { name };
+  const out: Obj = t.from({ name }, at);
   if (typeof u.uid === 'number') out.uid = u.uid;
   if (typeof u.gecos === 'string') out.gecos = u.gecos;
   if (typeof u.shell === 'string') out.shell = u.shell;
@@ -153,15 +186,15 @@ function storageSection(t: Translator, storage: Obj): Obj | undefined {
   const disks = objs(storage.disks).map(([d, i]) => disk(t, d, i));
   const filesystems = objs(storage.filesystems).flatMap(([f, i]) => filesystem(t, f, i));
   if (disks.length === 0 && filesystems.length === 0) return undefined;
-  return { ...(disks.length > 0 ? { disks } : {}), ...(filesystems.length > 0 ? { filesystems } : {}) };
+  return { ...(disks.length > 0 ? { disks: t.from(disks, ['storage', 'disks']) } : {}), ...(filesystems.length > 0 ? { filesystems: t.from(filesystems, ['storage', 'filesystems']) } : {}) };
 }
 
 function disk(t: Translator, d: Obj, i: number): Obj {
   const at = ['storage', 'disks', i];
-  const out: Obj = { device: d.device };
+  const out: Obj = t.from({ device: d.device }, at);
   if (d.wipeTable === true) out.wipe_table = true;
   const parts = objs(d.partitions).flatMap(([p, j]) => partition(t, p, [...at, 'partitions', j]));
-  if (parts.length > 0) out.partitions = parts;
+  if (parts.length > 0) out.partitions = t.from(parts, [...at, 'partitions']);
   return out;
 }
 
@@ -174,7 +207,7 @@ function partition(t: Translator, p: Obj, at: PathSeg[]): Obj[] {
     t.error(at, 'flint matches partitions by label: this partition has none', 'add a label (the GPT partition name)');
     return [];
   }
-  const out: Obj = { label: p.label };
+  const out: Obj = t.from({ label: p.label }, at);
   if (typeof p.sizeMiB === 'number' && p.sizeMiB > 0) out.size = `${p.sizeMiB}MiB`;
   if (typeof p.typeGuid === 'string' && p.typeGuid !== '') out.type = p.typeGuid.toLowerCase();
   if (p.wipePartitionEntry === true) out.replace = true;
@@ -194,7 +227,7 @@ function filesystem(t: Translator, f: Obj, i: number): Obj[] {
     return [];
   }
   if (typeof f.format !== 'string' || !FLINT_FORMATS.has(f.format)) return [];
-  const out: Obj = { device: f.device, format: f.format };
+  const out: Obj = t.from({ device: f.device, format: f.format }, at);
   if (typeof f.label === 'string' && f.label !== '') out.label = f.label;
   if (f.wipeFilesystem === true) out.wipe = true;
   if (typeof f.path === 'string' && f.format === 'swap') t.warn([...at, 'path'], 'path is not used for swap: flint adds the swap space to /etc/fstab');
@@ -302,7 +335,7 @@ function remoteResource(t: Translator, r: Obj, at: PathSeg[]): Obj | undefined {
 
 function file(t: Translator, f: Obj, i: number): Obj[] {
   const at = ['storage', 'files', i];
-  const out: Obj = { path: f.path };
+  const out: Obj = t.from({ path: f.path }, at);
   const contents = isObj(f.contents) && typeof f.contents.source === 'string' ? f.contents : undefined;
   const appends = objs(f.append);
   const parts: Buffer[] = [];
@@ -351,7 +384,7 @@ function file(t: Translator, f: Obj, i: number): Obj[] {
 
 function directory(t: Translator, d: Obj, i: number): Obj {
   const at = ['storage', 'directories', i];
-  const out: Obj = { path: d.path };
+  const out: Obj = t.from({ path: d.path }, at);
   const mode = modeOf(d);
   if (mode !== undefined) out.mode = mode;
   owners(d, out);
@@ -361,7 +394,7 @@ function directory(t: Translator, d: Obj, i: number): Obj {
 
 function link(t: Translator, l: Obj, i: number): Obj {
   const at = ['storage', 'links', i];
-  const out: Obj = { path: l.path, target: l.target };
+  const out: Obj = t.from({ path: l.path, target: l.target }, at);
   if (l.hard === true) {
     out.hard = true;
     if (isObj(l.user) || isObj(l.group)) t.warn([...at, isObj(l.user) ? 'user' : 'group'], 'the owner of a hard link is the owner of its file: user and group are ignored here, as Ignition does');
@@ -376,7 +409,7 @@ function link(t: Translator, l: Obj, i: number): Obj {
 
 function unit(t: Translator, u: Obj, i: number): Obj {
   const at = ['systemd', 'units', i];
-  const out: Obj = { name: u.name };
+  const out: Obj = t.from({ name: u.name }, at);
   if (typeof u.contents === 'string' && u.contents !== '') out.contents = u.contents;
   const install = [u.contents, ...objs(u.dropins).map(([d]) => d.contents)].some((c) => typeof c === 'string' && /^\s*\[Install\]/m.test(c));
   if (u.enabled === true && typeof out.contents === 'string' && !install) {
@@ -393,8 +426,8 @@ function unit(t: Translator, u: Obj, i: number): Obj {
       t.warn([...at, 'dropins', j], `drop-in ${String(d.name)} has no contents: it is skipped, as Ignition skips it`);
       continue;
     }
-    dropins.push({ name: d.name, contents: d.contents });
+    dropins.push(t.from({ name: d.name, contents: d.contents }, [...at, 'dropins', j]));
   }
-  if (dropins.length > 0) out.dropins = dropins;
+  if (dropins.length > 0) out.dropins = t.from(dropins, [...at, 'dropins']);
   return out;
 }

@@ -4,12 +4,13 @@
  * resolve data: merge/replace children, and translate to a native flint v1 config.
  */
 import { loadConfig, makeDiagnostic } from '../config/load.js';
-import type { LoadedConfig } from '../config/load.js';
-import { spanOf, validateText } from '../config/validate.js';
+import type { LoadedConfig, Translation } from '../config/load.js';
+import { spanOf } from '../config/validate.js';
 import { compareDiagnostics, formatPath } from '../config/diagnostics.js';
-import type { Diagnostic } from '../config/diagnostics.js';
+import type { Diagnostic, PathSeg } from '../config/diagnostics.js';
 import { mergeConfigs } from './ignition-merge.js';
-import { decodeDataResource, maskSpecialBits, translateIgnition } from './ignition-translate.js';
+import { decodeDataResource, IGNITION_RENAMES, maskSpecialBits, translateIgnition } from './ignition-translate.js';
+import { originsByPointer, validateTranslated } from './positions.js';
 import { checkSemantics, checkShape, isObj, schemeOf, show, specVersion } from './ignition-validate.js';
 import type { IgnFinding, Obj } from './ignition-validate.js';
 
@@ -19,6 +20,8 @@ export interface IgnitionConversion {
   diagnostics: Diagnostic[];
   /** Where flint deliberately does something other than Ignition with this config. */
   deviations: string[];
+  /** Where each value of `config` came from in the Ignition file; with `config`. */
+  translation?: Translation;
 }
 
 /** A JSON object with ignition.version: cheap enough to try on every config flint reads. */
@@ -40,7 +43,7 @@ export function fromIgnition(file: string, text: string): IgnitionConversion {
   const diagnostics = [...top.diagnostics];
   if (top.config === undefined || diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sorted(diagnostics), deviations: [] };
   const loaded = load(file, text);
-  const { config, findings, deviations } = translateIgnition(top.config);
+  const { config, findings, deviations, tags } = translateIgnition(top.config);
   // After a merge or replace, a path names a node of the merged config, which may sit at
   // another index (or in a child) than in this file: point at ignition.config and say so.
   const merged = hasChildren(loaded.value);
@@ -49,13 +52,21 @@ export function fromIgnition(file: string, text: string): IgnitionConversion {
   }
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sorted(diagnostics), deviations };
   // The result must be a config flint accepts; what flint's own checks find (an RSA key
-  // under 2048 bits, a bad unit name) is reported against the converted config.
-  const check = validateText(`${file} (converted)`, JSON.stringify(config, null, 2));
-  for (const d of check.diagnostics) {
-    diagnostics.push(diagnosticAt(loaded, { severity: d.severity, code: d.code, message: `in the converted flint config, ${d.path || 'the document'}: ${d.message}`, ...(d.hint !== undefined ? { hint: d.hint } : {}), path: [] }));
-  }
+  // under 2048 bits, a bad unit name) is reported at the Ignition value it came from.
+  const translation = ignitionTranslation(loaded, config, tags, merged);
+  diagnostics.push(...validateTranslated(file, config, translation).diagnostics);
   const ok = !diagnostics.some((d) => d.severity === 'error');
-  return { ...(ok ? { config } : {}), diagnostics: sorted(diagnostics), deviations };
+  return { ...(ok ? { config, translation } : {}), diagnostics: sorted(diagnostics), deviations };
+}
+
+/**
+ * The translation map of a converted config. After a merge or replace, the paths of the
+ * merged config are not this file's (an entry may sit at another index, or in a child):
+ * everything points at ignition.config then, and says so.
+ */
+function ignitionTranslation(loaded: LoadedConfig, config: Obj, tags: ReadonlyMap<object, PathSeg[]>, merged: boolean): Translation {
+  if (merged) return { sources: [loaded], origins: new Map([['', { source: 0, path: ['ignition', 'config'] }]]), renames: {}, note: 'in the config merged from ignition.config' };
+  return { sources: [loaded], origins: originsByPointer(config, tags), renames: IGNITION_RENAMES };
 }
 
 /** JSON's own syntax rules whatever the file is called (the loader picks them by extension). */

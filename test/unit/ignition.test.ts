@@ -368,7 +368,9 @@ describe('passwd', () => {
       'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQCsvfj8zTYE4bVO6f4JkCD1XD6xbJYlzNrpJzcIHmpsurFSGgQkgXMXQ+8spQr0OWbtY91qTkl08k6pwOqLcHb8Yfg2gA7dnTGWJdseSAQMKrhN/kewAH2Fggp0R6AIVwRLRK8PYFNqEAfKyskcEsJqSRH6b6fHKN7Ts7iDxFPzgQ== x';
     const r = convert('3.0.0', { passwd: { users: [{ name: 'a', sshAuthorizedKeys: [rsa1024] }] } });
     expect(r.config).toBeUndefined();
-    expect(errors(r)[0]!.message).toMatch(/^in the converted flint config, users\[0\]\.ssh_authorized_keys\[0\]: /);
+    // At the key itself in c.ign, in Ignition's terms, naming flint's setting too.
+    expect(errors(r)[0]!).toMatchObject({ file: 'c.ign', line: 10, column: 11, path: 'passwd.users[0].sshAuthorizedKeys[0]' });
+    expect(errors(r)[0]!.message).toMatch(/\(flint's users\[0\]\.ssh_authorized_keys\[0\]\)$/);
   });
 });
 
