@@ -3,7 +3,7 @@
  * the config text, and the edits the form makes to that text. Plain functions, so they
  * are tested in node as well as in the page.
  */
-import { Document, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import { Document, isMap, isNode, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { Scalar } from 'yaml';
 import { validateText } from '../src/config/validate.js';
 import { countBySeverity, formatDiagnostic } from '../src/config/diagnostics.js';
@@ -153,7 +153,7 @@ export function getIn(doc: Document, path: readonly Seg[]): unknown {
   const v = doc.getIn(path, true);
   if (v === undefined || v === null) return undefined;
   if (isScalar(v)) return typeof v.value === 'string' ? v.value.replace(RAW_RE, '$1') : v.value;
-  return (v as { toJSON(): unknown }).toJSON();
+  return isNode(v) ? v.toJSON() : v;
 }
 
 function empty(v: unknown): boolean {
@@ -176,13 +176,14 @@ export function put(doc: Document, path: readonly Seg[], value: unknown): void {
   }
   if (JSON.stringify(getIn(doc, path)) === JSON.stringify(value)) return;
   if (doc.contents === null) doc.contents = doc.createNode({ version: 1 });
-  doc.setIn(path, value);
+  // As nodes, so lists and maps set here are lists and maps to the rest of this module.
+  doc.setIn(path, typeof value === 'object' && value !== null ? doc.createNode(value) : value);
 }
 
 /** The items of a list in the document (users, files ...), as plain data. */
 export function listOf(doc: Document, path: readonly Seg[]): unknown[] {
   const v = doc.getIn(path, true);
-  return isSeq(v) ? v.items.map((i) => (i !== null && typeof i === 'object' && 'toJSON' in i ? (i as { toJSON(): unknown }).toJSON() : i)) : [];
+  return isSeq(v) ? v.items.map((i) => (isNode(i) ? i.toJSON() : i)) : [];
 }
 
 /** The index of the first network connection of TYPE (ethernet when the type is left out), or -1. */
@@ -196,7 +197,7 @@ export function connectionIndex(doc: Document, type: 'wifi' | 'ethernet'): numbe
 export function appendItem(doc: Document, path: readonly Seg[], item: Record<string, unknown>): number {
   const n = listOf(doc, path).length;
   if (n === 0) put(doc, path, [item]);
-  else doc.addIn(path, item);
+  else doc.addIn(path, doc.createNode(item));
   return n;
 }
 

@@ -225,6 +225,8 @@ function syncStatic(): void {
 let timer: ReturnType<typeof setTimeout> | undefined;
 function scheduleCheck(ms = 150): void {
   if (timer !== undefined) clearTimeout(timer);
+  // Marks the page as busy until the check ran, for tests and screenshots to wait on.
+  document.body.dataset.pending = '1';
   timer = setTimeout(runCheck, ms);
 }
 
@@ -240,7 +242,7 @@ function runCheck(): void {
   const checked = check(text);
   showProblems(checked.problems, checked.errors, checked.warnings);
   showOutputs(text, checked.errors);
-  document.body.dataset.checked = String(Date.now());
+  delete document.body.dataset.pending;
 }
 
 function showProblems(problems: PageProblem[], errors: number, warnings: number): void {
@@ -278,6 +280,9 @@ function problemItem(p: PageProblem): HTMLLIElement {
   });
   const pre = document.createElement('pre');
   pre.className = 'cli';
+  // Focusable, since a long line scrolls sideways and keyboard users must reach it.
+  pre.tabIndex = 0;
+  pre.setAttribute('aria-label', `flint validate output for line ${p.diagnostic.line}`);
   pre.textContent = p.text;
   li.append(a, pre);
   return li;
