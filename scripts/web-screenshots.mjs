@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import puppeteer from 'puppeteer-core';
 
+/* global document -- the waitForFunction callbacks run in the page */
+
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 if (chromium === undefined) throw new Error('no chromium: apt-get install chromium');
 const page = pathToFileURL('dist/web/index.html').href;
