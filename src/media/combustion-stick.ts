@@ -7,8 +7,8 @@
  * flint's exit status is the script's: Combustion rolls its snapshot back on failure.
  */
 import { parse } from 'yaml';
-import type { Arch } from './executable.js';
-import { EXECUTABLE_NAME } from './executable.js';
+import type { Arch } from './executable-names.js';
+import { EXECUTABLE_NAME } from './executable-names.js';
 import type { MediumFile } from './medium.js';
 import type { PreparedConfig } from './prepare.js';
 

@@ -7,12 +7,14 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ImageError } from './disk-image.js';
 
-export type Arch = 'x86_64' | 'aarch64';
+import type { Arch } from './executable-names.js';
+import { EXECUTABLE_NAME } from './executable-names.js';
+
+export type { Arch };
+export { EXECUTABLE_NAME };
 
 /** ELF e_machine values. */
 const MACHINES: Readonly<Record<number, Arch>> = { 0x3e: 'x86_64', 0xb7: 'aarch64' };
-/** The self-contained executables' names, as scripts/build-sea.mjs writes them. */
-export const EXECUTABLE_NAME: Readonly<Record<Arch, string>> = { x86_64: 'flint-linux-x64', aarch64: 'flint-linux-arm64' };
 
 /** The architecture an ELF file is for, or undefined when it is not an ELF file flint knows. */
 export function elfArch(file: string): Arch | undefined {

@@ -10,19 +10,21 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Pair, YAMLMap } from 'yaml';
 import { validateText } from '../config/validate.js';
 import type { Diagnostic } from '../config/diagnostics.js';
 import { FORMAT_NAMES, sniffFormat } from '../config/format.js';
 import type { ConfigFormat } from '../config/format.js';
 import { convertedYaml, isDir, validateAny } from '../convert/any.js';
 import { hashPassword } from '../crypt/sha-crypt.js';
+import { hashPasswords, plainPasswordNodes } from './hash-passwords.js';
 import { payloadPaths } from '../steps/payloads.js';
 import { readMediumFile } from '../system/fetch.js';
 
 // Kept here for the callers that know it from the media side; it lives beside readMediumFile.
 export { payloadPaths };
+// Kept here for the callers (and tests) that know it from prepareConfig; it lives apart so the
+// web page can bundle it without the file system.
+export { hashPasswords };
 
 export interface Payload {
   /** Path relative to the config's folder, as the config writes it after `file:`. */
@@ -130,42 +132,3 @@ function filesUnder(dir: string): string[] {
   return out.sort();
 }
 
-/** Every `password:` of a user (top level and `hosts:` entries) as a YAML pair. */
-function plainPasswordNodes(text: string): Pair[] {
-  const doc = parseDocument(text, { keepSourceTokens: false });
-  const out: Pair[] = [];
-  const usersOf = (m: unknown): void => {
-    if (!isMap(m)) return;
-    const users = (m as YAMLMap).get('users', true);
-    if (!isSeq(users)) return;
-    for (const u of users.items) {
-      if (!isMap(u)) continue;
-      for (const p of u.items) if (isScalar(p.key) && p.key.value === 'password') out.push(p);
-    }
-  };
-  usersOf(doc.contents);
-  const hosts = isMap(doc.contents) ? doc.contents.get('hosts', true) : undefined;
-  if (isSeq(hosts)) for (const h of hosts.items) usersOf(h);
-  return out;
-}
-
-/**
- * TEXT with each user's `password: PLAIN` turned into `password_hash: "HASH"` in
- * place; comments, quoting and layout elsewhere stay byte for byte.
- */
-export function hashPasswords(text: string, hash: (plain: string) => string = hashPassword): { text: string; hashed: number } {
-  const edits: Array<{ start: number; end: number; with: string }> = [];
-  for (const p of plainPasswordNodes(text)) {
-    const key = p.key as { range?: [number, number, number]; type?: string };
-    const value = p.value;
-    if (!isScalar(value) || typeof value.value !== 'string' || key.range == null || value.range == null) continue;
-    const quoted = key.type === 'QUOTE_DOUBLE' ? '"password_hash"' : key.type === 'QUOTE_SINGLE' ? "'password_hash'" : 'password_hash';
-    edits.push({ start: key.range[0], end: key.range[1], with: quoted });
-    // Double-quoted is valid in YAML and JSON alike, and a crypt hash needs no escapes.
-    edits.push({ start: value.range[0], end: value.range[1], with: JSON.stringify(hash(value.value)) });
-  }
-  edits.sort((a, b) => b.start - a.start);
-  let out = text;
-  for (const e of edits) out = out.slice(0, e.start) + e.with + out.slice(e.end);
-  return { text: out, hashed: edits.length / 2 };
-}
