@@ -26,7 +26,7 @@ import {
 import { STANDARD_GROUPS } from './checks/groups.js';
 import { nearest } from './checks/suggest.js';
 import { checkSource, checkVerify } from './checks/source.js';
-import { checkMachine } from './checks/machine.js';
+import { SECTION_CHECKS } from './generated/section-checks.js';
 
 export type Obj = Record<string, unknown>;
 
@@ -95,7 +95,7 @@ export function checkConfig(cfg: unknown, raw: RawLookup): Finding[] {
   checkSystemd(cfg.systemd, r);
   checkContainers(cfg.containers, r);
   checkKernelArguments(cfg.kernel_arguments, r);
-  checkMachine(cfg, r);
+  for (const check of SECTION_CHECKS) check(cfg, r);
   checkScripts(cfg.scripts, r);
   checkHosts(cfg.hosts, r);
   return r.findings;
