@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lockMediaForThisFile } from '../helpers/media-lock.js';
 import { scanDevices } from '../../src/discover/sources.js';
-import { dropWizardMarker, WIZARD_MARKER, writeBack } from '../../src/cli/run.js';
+import { dropWizardMarker, WIZARD_MARKER, writeBack } from '../../src/pipeline/first-boot.js';
 import type { Report } from '../../src/engine/report.js';
 import { freshRoot, hasRootfsSupport } from './rootfs.js';
 import { BIN, hasTool, hostEnv, loopSupport, scratch } from '../helpers/host.js';

@@ -159,7 +159,7 @@ describe('flint run --booted: the first boot as systemd decided it', () => {
 
 describe('flint run --booted: what the running system is caught up on', () => {
   it('starts the units the config enables and its containers, not targets or templates', async () => {
-    const { unitsToStart } = await import('../../src/cli/run-booted.js');
+    const { unitsToStart } = await import('../../src/pipeline/booted.js');
     const config = {
       version: 1,
       systemd: { units: [{ name: 'a.service', enabled: true }, { name: 'b.service', enabled: false }, { name: 'c.target', enabled: true }, { name: 'd@.service', enabled: true }, { name: 'e.timer', enabled: true }] },
