@@ -14,6 +14,19 @@ export type Severity = 'error' | 'warning';
 /** One segment of a path into the config: an object key or an array index. */
 export type PathSeg = string | number;
 
+/**
+ * The one problem type: something wrong at a place in the config, and its fix. A check
+ * of one value gives it without the place (checks/problem.ts's Verdict); the steps,
+ * storage and the accounts editor give it with the place; the semantic checks add a code
+ * (Finding); a Diagnostic is one of them positioned in a file for people.
+ */
+export interface Problem {
+  path: PathSeg[];
+  message: string;
+  hint?: string;
+  severity?: Severity;
+}
+
 export interface Diagnostic {
   severity: Severity;
   /** Stable machine-readable identifier, e.g. "unknown-key", "yaml-syntax". */

@@ -3,8 +3,8 @@
  * schema found problems (so one run shows them all), and therefore never trust a
  * shape: every access goes through the tolerant readers below.
  */
-import type { PathSeg } from './diagnostics.js';
-import type { Problem } from './checks/problem.js';
+import type { PathSeg, Problem } from './diagnostics.js';
+import type { Verdict } from './checks/problem.js';
 import { parseAuthorizedKey } from './checks/sshkey.js';
 import { checkPasswordHash } from './checks/crypt.js';
 import { checkMac, checkRouteTarget, inSubnet, parseAddress, parseCidr } from './checks/net.js';
@@ -30,12 +30,9 @@ import { SECTION_CHECKS } from './generated/section-checks.js';
 
 export type Obj = Record<string, unknown>;
 
-export interface Finding {
-  path: PathSeg[];
+export interface Finding extends Problem {
   code: string;
   severity: 'error' | 'warning';
-  message: string;
-  hint?: string;
   /** Point at the key rather than the value (e.g. for a key that should not be there). */
   at?: 'key' | 'value';
 }
@@ -58,7 +55,7 @@ class Reporter {
   warn(path: PathSeg[], code: string, message: string, hint?: string, at?: 'key' | 'value'): void {
     this.findings.push(clean({ path, code, severity: 'warning', message, hint, at }));
   }
-  problem(path: PathSeg[], code: string, p: Problem | null | undefined): void {
+  problem(path: PathSeg[], code: string, p: Verdict | null | undefined): void {
     if (!p) return;
     this.findings.push(clean({ path, code, severity: p.severity ?? 'error', message: p.message, hint: p.hint }));
   }

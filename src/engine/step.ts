@@ -10,7 +10,7 @@
  * no earlier step provides (checkOrder), so the order of the list is checked, not trusted.
  */
 import type { FlintConfig } from '../config/validate.js';
-import type { PathSeg } from '../config/diagnostics.js';
+import type { PathSeg, Problem } from '../config/diagnostics.js';
 import type { TargetRoot } from '../target/root.js';
 import type { Action } from './actions.js';
 
@@ -73,11 +73,7 @@ export interface StepContext {
   env: Environment;
 }
 
-export interface Problem {
-  path: PathSeg[];
-  message: string;
-  hint?: string;
-}
+export type { Problem } from '../config/diagnostics.js';
 
 /** One change to the machine that is not a file action, with its undo. */
 export interface Effect {

@@ -5,6 +5,8 @@
  * the config that the config itself uses, which is where `flint run` looks
  * (a filesystem labelled FLINT, COMBUSTION, IGNITION, ...: flint/config.yaml).
  */
+import { installHint } from '../system/programs.js';
+import type { Program } from '../system/programs.js';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -83,25 +85,25 @@ async function buildFat(files: readonly MediumFile[], stage: string, out: string
   if (size < needed) throw new MediumError(`--size ${Math.floor(size / MIB)}MiB is too small for the config and its payloads; they need about ${needed / MIB}MiB`);
   await rm(out, { force: true });
   // -C creates the file itself: no root and no loop device needed, as with mtools below.
-  await run('mkfs.fat', ['-C', '-F', '32', '-n', opts.label, out, String(Math.floor(size / 1024))], 'dosfstools');
+  await run('mkfs.fat', ['-C', '-F', '32', '-n', opts.label, out, String(Math.floor(size / 1024))]);
   for (const top of await readdir(stage)) await copyIntoFat(`${out}`, join(stage, top), '::/');
 }
 
 /** Copies the folder SRC recursively into the FAT image IMG (`img` or `img@@OFFSET`) under DEST. */
 export async function copyIntoFat(img: string, src: string, dest: string): Promise<void> {
   // -s: recursive, -Q: stop at the first error, -o: overwrite an existing name silently.
-  await run('mcopy', ['-s', '-Q', '-o', '-i', img, src, dest], 'mtools');
+  await run('mcopy', ['-s', '-Q', '-o', '-i', img, src, dest]);
 }
 
 async function buildIso(stage: string, out: string, label: string): Promise<void> {
   await rm(out, { force: true });
   // Rock Ridge and Joliet keep the names exactly; the label is the volume id flint matches.
-  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', label, '-o', out, stage], 'xorriso', 300_000);
+  await run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', label, '-o', out, stage], 300_000);
 }
 
-async function run(tool: string, args: string[], pkg: string, timeoutMs = 120_000): Promise<ExecResult> {
+async function run(tool: Program, args: string[], timeoutMs = 120_000): Promise<ExecResult> {
   const r = await exec(tool, args, { timeoutMs });
-  if (r.exitCode === undefined && !r.timedOut && /ENOENT/.test(r.summary)) throw new MediumError(`${tool} is not installed: apt-get install ${pkg}`);
+  if (r.exitCode === undefined && !r.timedOut && /ENOENT/.test(r.summary)) throw new MediumError(`${tool} is not installed: ${installHint(tool)}`);
   if (!r.ok) throw new MediumError(r.summary);
   return r;
 }

@@ -1,8 +1,10 @@
 /**
  * The one place flint starts processes. Programs get an argv array and never a shell,
  * so nothing a config or a medium says can be read as shell syntax; every run has a
- * time limit, so a hung tool cannot stall first boot.
+ * time limit, so a hung tool cannot stall first boot. Only programs of the table in
+ * programs.ts can be started.
  */
+import type { Program } from './programs.js';
 
 export interface ExecOptions {
   /** Milliseconds before the process is killed. Default 30 000. */
@@ -30,7 +32,7 @@ export class ExecError extends Error {
 }
 
 /** Runs FILE with ARGS and reports how it ended; never throws for a failing program. */
-export async function exec(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+export async function exec(file: Program, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   // Loaded on first use: `flint validate` never starts a process and must not pay for execa.
   const { execa } = await import('execa');
   const r = await execa(file, args, {
@@ -54,7 +56,7 @@ export async function exec(file: string, args: readonly string[], opts: ExecOpti
 }
 
 /** Like exec, but a failure is an ExecError. */
-export async function execOrThrow(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+export async function execOrThrow(file: Program, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await exec(file, args, opts);
   if (!r.ok) throw new ExecError(r);
   return r;

@@ -12,6 +12,7 @@
  * Any other root: the engine's journal, on the root itself (remounted read-write when
  * it is mounted read-only, as Combustion does).
  */
+import type { Program } from '../system/programs.js';
 import { unmount, unmountNote } from '../system/mount.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -248,7 +249,7 @@ async function remountSysroot(sysroot: string, m: Mount, log: (l: string) => voi
   log(`${sysroot} is mounted again, on the new default subvolume`);
 }
 
-async function run(file: string, args: string[], what: string): Promise<{ stdout: string }> {
+async function run(file: Program, args: string[], what: string): Promise<{ stdout: string }> {
   const r = await exec(file, args, { timeoutMs: 120_000 });
   if (!r.ok) throw new SnapshotError(`${what}: ${r.summary}`);
   return r;

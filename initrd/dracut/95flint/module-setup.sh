@@ -76,11 +76,12 @@ install() {
         flint_install_node_and_bundle
     fi
 
-    # Every program flint starts. Discovery: blkid, mount, umount, mcopy (FAT), xorriso
-    # (iso9660). Snapshots, storage, Combustion scripts, write-back: the rest.
-    inst_multiple blkid mount umount chroot modprobe
+    # Every program flint starts (src/system/programs.ts; test/unit/programs.test.ts holds
+    # this list to it). Discovery: blkid, mount, umount, mcopy (FAT), xorriso (iso9660).
+    # Snapshots, storage, Combustion scripts, write-back: the rest.
+    inst_multiple blkid mount umount chroot modprobe systemctl
     inst_multiple -o mcopy mlabel minfo xorriso findmnt lsblk losetup \
-        btrfs mkfs.btrfs mkfs.ext4 mke2fs e2fsck resize2fs mkfs.xfs xfs_growfs xfs_repair \
+        btrfs mkfs.btrfs mkfs.ext4 mke2fs e2fsck resize2fs dumpe2fs mkfs.xfs xfs_growfs xfs_info xfs_repair \
         mkfs.vfat mkfs.fat mkfs.exfat mkswap swapon sfdisk sgdisk partx growpart wipefs \
         ssh-keygen cp rm mv ln cat test sync blockdev udevadm sh bash
 

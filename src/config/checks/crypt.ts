@@ -1,4 +1,4 @@
-import type { Problem } from './problem.js';
+import type { Verdict } from './problem.js';
 
 // Every message here describes the value without quoting it: a password hash is
 // a secret (it can be cracked offline), and a "hash" that is really a plain-text
@@ -47,7 +47,7 @@ export function isLockedHash(value: string): boolean {
  * Checks a crypt(3) hash for /etc/shadow: one of the schemes current systems
  * verify and consider strong, or a lock mark.
  */
-export function checkPasswordHash(value: string): Problem | null {
+export function checkPasswordHash(value: string): Verdict | null {
   if (value === '') {
     return { message: 'the password hash is empty, which would let anyone log in without a password where empty passwords are allowed', hint: 'write "!" to lock the account, or set a hash (' + MAKE_HASH + ')' };
   }
@@ -63,7 +63,7 @@ export function checkPasswordHash(value: string): Problem | null {
   return checkHash(value);
 }
 
-function checkHash(value: string): Problem | null {
+function checkHash(value: string): Verdict | null {
   if (value.startsWith('$')) return checkModularHash(value);
   if (value.startsWith('_')) {
     return weak('BSDi extended DES crypt', 'it is not supported by Linux crypt(3) and is weak');
@@ -80,7 +80,7 @@ function checkHash(value: string): Problem | null {
   };
 }
 
-function checkModularHash(value: string): Problem | null {
+function checkModularHash(value: string): Verdict | null {
   const id = /^\$([^$]*)\$/.exec(value)?.[1];
   if (id === '6') return checkShaCrypt(value, SHA512, 'SHA-512 crypt', 86);
   if (id === '5') return checkShaCrypt(value, SHA256, 'SHA-256 crypt', 43);
@@ -94,7 +94,7 @@ function checkModularHash(value: string): Problem | null {
   return { message: 'the hash names a crypt(3) scheme that flint does not know; supported are SHA-512 ($6$), SHA-256 ($5$), yescrypt ($y$), gost-yescrypt ($gy$) and bcrypt ($2b$, $2y$, $2a$)', hint: MAKE_HASH };
 }
 
-function checkShaCrypt(value: string, shape: RegExp, name: string, hashLength: number): Problem | null {
+function checkShaCrypt(value: string, shape: RegExp, name: string, hashLength: number): Verdict | null {
   const m = shape.exec(value);
   if (m === null) {
     return malformed(name, `expected the scheme id, optionally "rounds=N", a salt of 1 to 16 characters and a hash of ${hashLength} characters, separated by "$" and using only ./0-9A-Za-z`);
@@ -106,7 +106,7 @@ function checkShaCrypt(value: string, shape: RegExp, name: string, hashLength: n
   return null;
 }
 
-function checkBcrypt(value: string): Problem | null {
+function checkBcrypt(value: string): Verdict | null {
   const m = BCRYPT.exec(value);
   if (m === null) {
     return malformed('bcrypt', 'expected the scheme id, a two-digit cost and 53 characters of salt and hash, separated by "$" and using only ./0-9A-Za-z');
@@ -116,10 +116,10 @@ function checkBcrypt(value: string): Problem | null {
   return null;
 }
 
-function malformed(name: string, why: string): Problem {
+function malformed(name: string, why: string): Verdict {
   return { message: `the ${name} hash is malformed: ${why}`, hint: 'copy the whole hash again, or ' + MAKE_HASH };
 }
 
-function weak(name: string, why: string): Problem {
+function weak(name: string, why: string): Verdict {
   return { message: `the hash uses ${name}; ${why}`, hint: MAKE_HASH };
 }

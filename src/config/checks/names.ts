@@ -1,4 +1,4 @@
-import type { Problem } from './problem.js';
+import type { Verdict } from './problem.js';
 import { nearest } from './suggest.js';
 import { isIPv4, isIPv6 } from './net.js';
 
@@ -12,7 +12,7 @@ const LINUX_HOSTNAME_MAX = 64;
 /** A user or group name flint creates: what useradd and groupadd accept on every distribution. */
 export const NAME_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 
-export function checkHostname(s: string): Problem | null {
+export function checkHostname(s: string): Verdict | null {
   if (s === '') return { message: 'the hostname is empty', hint: 'write a name such as pi-kitchen' };
   if (s.endsWith('.')) {
     return { message: `"${s}" ends with a dot; a hostname is written without the trailing dot of a DNS name`, hint: `write ${s.replace(/\.+$/, '')}` };
@@ -33,7 +33,7 @@ export function checkHostname(s: string): Problem | null {
   return null;
 }
 
-function checkLabel(name: string, label: string): Problem | null {
+function checkLabel(name: string, label: string): Verdict | null {
   if (label === '') {
     return { message: `"${name}" has an empty part: it starts with a dot or has two dots in a row`, hint: `write ${name.split('.').filter(Boolean).join('.')}` };
   }
@@ -195,7 +195,7 @@ function intlAccepts(s: string): boolean {
 }
 
 /** An IANA time zone name, spelt exactly as the file under /usr/share/zoneinfo. */
-export function checkTimezone(s: string): Problem | null {
+export function checkTimezone(s: string): Verdict | null {
   if (s === '') return { message: 'the time zone is empty', hint: 'write a name such as Europe/Berlin or UTC' };
   if (inTzData(s)) return null;
   const zones = knownZones();
@@ -235,7 +235,7 @@ function isUnitType(s: string): s is UnitType {
 }
 
 /** A unit name systemd accepts: `name.type`, a template `name@.type` or an instance `name@inst.type`. */
-export function checkUnitName(name: string): Problem | null {
+export function checkUnitName(name: string): Verdict | null {
   if (name === '') return { message: 'the unit name is empty', hint: 'write a name such as NAME.service' };
   if (name.length > UNIT_NAME_MAX) return { message: `the unit name is ${name.length} characters long; systemd allows at most ${UNIT_NAME_MAX}`, hint: 'use a shorter name' };
   const dot = name.lastIndexOf('.');
@@ -254,7 +254,7 @@ export function checkUnitName(name: string): Problem | null {
   return null;
 }
 
-function missingSuffix(name: string, dot: number, suffix: string): Problem {
+function missingSuffix(name: string, dot: number, suffix: string): Verdict {
   const types = UNIT_TYPES.map((t) => `.${t}`).join(' ');
   const close = dot < 0 ? undefined : nearest(suffix, UNIT_TYPES);
   const hint = close === undefined ? `write ${name}.service` : `write ${name.slice(0, dot)}.${close}`;
@@ -262,7 +262,7 @@ function missingSuffix(name: string, dot: number, suffix: string): Problem {
 }
 
 /** A drop-in file name for `NAME.d/`: systemd reads only non-hidden `*.conf` files there. */
-export function checkDropinName(name: string): Problem | null {
+export function checkDropinName(name: string): Verdict | null {
   if (name === '') return { message: 'the drop-in name is empty', hint: 'write a name such as 10-override.conf' };
   if (name.includes('/')) return { message: `"${name}" contains "/"; a drop-in name is a file name inside the unit's .d folder`, hint: `write ${name.slice(name.lastIndexOf('/') + 1) || '10-override.conf'}` };
   if (name.includes('\0')) return { message: 'the drop-in name contains a NUL character, which no file name can', hint: 'remove it' };
@@ -352,7 +352,7 @@ function splitImage(ref: string): ImageParts {
 }
 
 /** A container image reference as Podman and Docker parse it: [registry/]path[:tag][@digest]. */
-export function checkImageReference(ref: string): Problem | null {
+export function checkImageReference(ref: string): Verdict | null {
   if (ref === '') return { message: 'the image reference is empty', hint: 'write one such as docker.io/library/nginx:1.27' };
   if (/\s/.test(ref)) {
     return { message: `"${ref}" contains whitespace, which image references may not`, hint: `write ${ref.replace(/\s+/g, '')}` };
@@ -365,7 +365,7 @@ export function checkImageReference(ref: string): Problem | null {
   return checkImageName(ref, parts) ?? checkTag(parts.tag) ?? checkDigest(parts.digest);
 }
 
-function checkImageName(ref: string, { name }: ImageParts): Problem | null {
+function checkImageName(ref: string, { name }: ImageParts): Verdict | null {
   if (name.length > IMAGE_NAME_MAX) return { message: `the image name is ${name.length} characters long; at most ${IMAGE_NAME_MAX} are allowed`, hint: 'use a shorter name' };
   const components = name.split('/');
   const domain = components.length > 1 && isDomain(components[0] ?? '') ? components.shift() : undefined;
@@ -387,7 +387,7 @@ function checkImageName(ref: string, { name }: ImageParts): Problem | null {
   return { message: `${where} is not a valid image path part: only lowercase letters and digits, joined by single ".", "_" or "__", or by "-"`, hint: 'write a reference such as docker.io/library/nginx:1.27' };
 }
 
-function checkRegistry(domain: string): Problem | null {
+function checkRegistry(domain: string): Verdict | null {
   const port = /:([0-9]*)$/.exec(domain);
   const host = port ? domain.slice(0, port.index) : domain;
   if (port && !/^[0-9]+$/.test(port[1] ?? '')) {
@@ -397,13 +397,13 @@ function checkRegistry(domain: string): Problem | null {
   return { message: `"${host}" is not a valid registry host name`, hint: 'write a registry such as docker.io or quay.io, or leave it out' };
 }
 
-function checkTag(tag: string | undefined): Problem | null {
+function checkTag(tag: string | undefined): Verdict | null {
   if (tag === undefined || TAG.test(tag)) return null;
   if (tag === '') return { message: 'the image tag after ":" is empty', hint: 'write a tag such as :1.27, or leave out the ":"' };
   return { message: `the tag "${tag}" is not valid: it may have up to 128 letters, digits, "_", "." and "-", and may not start with "." or "-"`, hint: 'write a tag such as 1.27' };
 }
 
-function checkDigest(digest: string | undefined): Problem | null {
+function checkDigest(digest: string | undefined): Verdict | null {
   if (digest === undefined) return null;
   const [algorithm = '', hex] = digest.split(':', 2);
   const length = DIGEST_LENGTHS[algorithm];
@@ -435,7 +435,7 @@ const SIZE_EXAMPLES = 'write a size such as 512MiB, 40GiB, 1.5TiB or 100%';
 export type Size = { bytes: bigint } | { percent: number };
 
 /** A partition or file system size: binary units only, or a share of the disk in percent. */
-export function parseSize(s: string): Size | Problem {
+export function parseSize(s: string): Size | Verdict {
   if (s === '') return { message: 'the size is empty', hint: SIZE_EXAMPLES };
   if (s.endsWith('%')) return parsePercent(s);
   const m = SIZE.exec(s);
@@ -454,7 +454,7 @@ export function parseSize(s: string): Size | Problem {
   return { bytes };
 }
 
-function unitProblem(s: string, number: string, unit: string): Problem {
+function unitProblem(s: string, number: string, unit: string): Verdict {
   const letter = unit[0]?.toUpperCase() ?? '';
   const binary = 'KMGT'.includes(letter) ? `${number}${letter}iB` : undefined;
   if (binary !== undefined && /^[kmgt]b$/i.test(unit)) {
@@ -467,7 +467,7 @@ function unitProblem(s: string, number: string, unit: string): Problem {
   return { message: `"${s}" has the unknown unit "${unit}"; flint knows B, KiB, MiB, GiB and TiB (and K, M, G, T for the same)`, hint: SIZE_EXAMPLES };
 }
 
-function parsePercent(s: string): Size | Problem {
+function parsePercent(s: string): Size | Verdict {
   const body = s.slice(0, -1);
   if (/^[1-9][0-9]*$/.test(body) && Number(body) <= 100) return { percent: Number(body) };
   if (/^0+$/.test(body)) return { message: `"${s}" is zero; a size must be more than zero`, hint: SIZE_EXAMPLES };
@@ -489,7 +489,7 @@ export function normalisePath(p: string): string {
 }
 
 /** A path in the target that flint may write to: absolute, in normal form, and not the root itself. */
-export function checkSafePath(p: string): Problem | null {
+export function checkSafePath(p: string): Verdict | null {
   if (p === '') return { message: 'the path is empty', hint: 'write an absolute path such as /etc/motd' };
   if (p.includes('\0')) return { message: 'the path contains a NUL character, which no file name can', hint: 'remove it' };
   if (p.startsWith('~')) return { message: `"${p}" starts with "~", which is not expanded here; paths are absolute in the target`, hint: 'write the full path, e.g. /home/NAME/…' };
@@ -522,7 +522,7 @@ const COUNTRY_CODES: ReadonlySet<string> = new Set(`
 const RESERVED_CODES: Readonly<Record<string, string>> = { UK: 'GB', EL: 'GR' };
 
 /** A Wi-Fi regulatory domain: an assigned ISO 3166-1 alpha-2 code, or 00 for the world domain. */
-export function checkCountryCode(s: string): Problem | null {
+export function checkCountryCode(s: string): Verdict | null {
   if (s === '00' || COUNTRY_CODES.has(s)) return null;
   const upper = s.toUpperCase();
   const meant = RESERVED_CODES[upper];

@@ -1,4 +1,4 @@
-import type { Problem } from './problem.js';
+import type { Verdict } from './problem.js';
 
 export interface Address { family: 4 | 6; value: bigint }
 export interface Cidr { family: 4 | 6; address: bigint; prefix: number }
@@ -70,7 +70,7 @@ export function parseAddress(s: string): Address | null {
 }
 
 /** An address with its prefix length, as a static address or a route destination is written. */
-export function parseCidr(s: string): Cidr | Problem {
+export function parseCidr(s: string): Cidr | Verdict {
   const slash = s.indexOf('/');
   if (slash < 0) {
     const family = parseAddress(s)?.family;
@@ -136,7 +136,7 @@ export function formatAddress(a: Address): string {
 const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
 
 /** A hardware address as Linux tools print and match it: six hex octets with colons. */
-export function checkMac(s: string): Problem | null {
+export function checkMac(s: string): Verdict | null {
   if (!MAC.test(s)) {
     const digits = /^[0-9a-f]{2}(?:[-.:]?[0-9a-f]{2}){5}$/i.test(s) || /^(?:[0-9a-f]{4}\.){2}[0-9a-f]{4}$/i.test(s)
       ? s.replace(/[-.:]/g, '')
@@ -157,7 +157,7 @@ export function checkMac(s: string): Problem | null {
 }
 
 /** A route destination: `default`, or a network in CIDR form. */
-export function checkRouteTarget(s: string): Problem | null {
+export function checkRouteTarget(s: string): Verdict | null {
   if (s === 'default') return null;
   if (s.toLowerCase() === 'default') return { message: `"${s}" is not a route destination; the keyword is lowercase`, hint: 'write default' };
   if (!s.includes('/')) {

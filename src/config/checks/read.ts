@@ -3,14 +3,14 @@
  * and so never trust a shape, and the sink they report to.
  */
 import type { PathSeg } from '../diagnostics.js';
-import type { Problem } from './problem.js';
+import type { Verdict } from './problem.js';
 
 export type Obj = Record<string, unknown>;
 
 export interface Sink {
   error(path: PathSeg[], code: string, message: string, hint?: string, at?: 'key' | 'value'): void;
   warn(path: PathSeg[], code: string, message: string, hint?: string, at?: 'key' | 'value'): void;
-  problem(path: PathSeg[], code: string, p: Problem | null | undefined): void;
+  problem(path: PathSeg[], code: string, p: Verdict | null | undefined): void;
 }
 
 /** A step's checks of its sections (src/steps/<domain>/checks.ts). */

@@ -1,10 +1,10 @@
 import { Buffer } from 'node:buffer';
 import { nodeCrypto } from '../../system/lazy-builtins.js';
-import type { Problem } from './problem.js';
+import type { Verdict } from './problem.js';
 
 export type AuthorizedKey =
   | { ok: true; type: string; bits: number; comment: string; fingerprint: string; blob: Buffer }
-  | { ok: false; problem: Problem };
+  | { ok: false; problem: Verdict };
 
 /** OpenSSH refuses RSA moduli above this (OPENSSL_RSA_MAX_MODULUS_BITS). */
 const RSA_MAX_BITS = 16384;

@@ -11,6 +11,7 @@
  * network and does not get it would fail later with a worse message. The config itself
  * cannot come over these connections: it is what names them.
  */
+import type { Program } from '../../system/programs.js';
 import type { FlintConfig } from '../../config/validate.js';
 import type { ExecResult } from '../../system/exec.js';
 import { renderNetworkd } from './networkd.js';
@@ -58,7 +59,7 @@ export function initrdStack(exists: (path: string) => boolean): InitrdStack | un
 export interface InitrdNetworkEdges {
   exists(path: string): boolean;
   write(file: RuntimeFile): Promise<void>;
-  run(file: string, args: readonly string[], timeoutMs: number): Promise<ExecResult>;
+  run(file: Program, args: readonly string[], timeoutMs: number): Promise<ExecResult>;
   log(line: string): void;
   /** Waits MS milliseconds (injected so tests need not). */
   sleep(ms: number): Promise<void>;

@@ -10,6 +10,7 @@
  * A non-zero exit status is a ScriptError, which the engine turns into a rollback.
  * Output goes to the log; the report keeps only names and exit codes.
  */
+import type { Program } from '../../system/programs.js';
 import { unmount, unmountNote } from '../../system/mount.js';
 import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
@@ -171,10 +172,10 @@ async function runOne(s: Script, index: number, stage: ScriptRun['stage'], o: Sc
   const seen = root === undefined ? { cwd, body: bodyFile } : { cwd: posix.join(CHROOT_SCRIPTS, id), body: posix.join(CHROOT_SCRIPTS, `${id}.script`) };
   const argv = [...interpreter(s.body, seen.body), ...(stage === 'prepare' ? ['--prepare'] : [])];
   // A fixed shell text, the folder and the command as arguments: nothing from the config is parsed as shell.
-  const inner = ['/bin/sh', '-c', 'cd "$1" || exit 126; shift; exec "$@"', 'flint-script', seen.cwd, ...argv];
-  const [file, ...args] = root === undefined ? inner : ['chroot', root, ...inner];
+  const inner = ['-c', 'cd "$1" || exit 126; shift; exec "$@"', 'flint-script', seen.cwd, ...argv];
+  const [file, args]: [Program, string[]] = root === undefined ? ['/bin/sh', inner] : ['chroot', [root, '/bin/sh', ...inner]];
   o.log(`script "${s.name}" (${stage}${root === undefined ? ', in the initramfs' : ', chrooted in the target'}): running`);
-  const r = await exec(file!, args, { timeoutMs: SCRIPT_TIMEOUT_MS });
+  const r = await exec(file, args, { timeoutMs: SCRIPT_TIMEOUT_MS });
   for (const line of (r.stdout + (r.stdout && r.stderr ? '\n' : '') + r.stderr).split('\n')) if (line !== '') o.log(`  [${s.name}] ${line}`);
   const code = r.exitCode ?? -1;
   rmSync(cwd, { recursive: true, force: true });

@@ -11,6 +11,7 @@
  * new size, so nothing ends up smaller than the filesystem on it. Filesystems made on
  * existing partitions (wipe: true) are not brought back; the plan says so.
  */
+import type { Program } from '../../system/programs.js';
 import { unmount } from '../../system/mount.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -161,7 +162,7 @@ export async function applyStorage(root: TargetRoot, plan: StoragePlan, premount
  * Runs a program; a failure is a StorageError with the tool's last line of complaint
  * (the first is often only its version banner).
  */
-async function must(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+async function must(file: Program, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await exec(file, args, opts);
   if (r.ok) return r;
   const nonEmpty = (t: string) => t.split('\n').map((l) => l.trim()).filter((l) => l !== '');
@@ -246,7 +247,7 @@ async function readSysSize(part: string): Promise<number | undefined> {
   }
 }
 
-export function mkfsArgs(f: Pick<FsPlan, 'format' | 'label' | 'uuid' | 'node'>): [string, string[]] {
+export function mkfsArgs(f: Pick<FsPlan, 'format' | 'label' | 'uuid' | 'node'>): [Program, string[]] {
   const label = (flag: string) => (f.label !== undefined ? [flag, f.label] : []);
   switch (f.format) {
     case 'btrfs': return ['mkfs.btrfs', ['-q', '-f', '-U', f.uuid, ...label('-L'), f.node]];

@@ -15,7 +15,7 @@
  * - Nothing is ever moved or shrunk. `wipe_table: true` starts from an empty table
  *   unless the disk already holds exactly the config's partitions.
  */
-import type { PathSeg } from '../../config/diagnostics.js';
+import type { PathSeg, Problem } from '../../config/diagnostics.js';
 import { parseSize } from '../../config/checks/names.js';
 import type { Disk, Partition } from '../../config/generated/model.js';
 import type { PartEntry, Table } from './gpt.js';
@@ -35,11 +35,6 @@ export interface DiskFacts {
   fsTypes: ReadonlyMap<number, string>;
 }
 
-export interface LayoutProblem {
-  path: PathSeg[];
-  message: string;
-  hint?: string;
-}
 
 export interface DiskLayout {
   before: PartEntry[];
@@ -54,7 +49,7 @@ export interface DiskLayout {
   rootGrowth?: { number: number; from: number; to: number };
   /** What is destroyed, for the plan: "partition 3 (var, btrfs)". */
   destroys: string[];
-  problems: LayoutProblem[];
+  problems: Problem[];
 }
 
 const MIB = 1024 * 1024;
@@ -73,7 +68,7 @@ export function planDisk(facts: DiskFacts, cfg: Disk, growRoot: boolean, at: Pat
   const last = lastUsableSector(facts.sizeBytes, ss);
   const end = down(last + 1);
   const firstFree = up(Math.max(facts.table.label === 'gpt' ? facts.table.firstLba : 34, 34));
-  const problems: LayoutProblem[] = [];
+  const problems: Problem[] = [];
   const existing = facts.table.label === 'gpt' ? facts.table.partitions : [];
   const wanted = cfg.partitions ?? [];
   const out: DiskLayout = { before: existing, after: existing, relocate: false, wipeTable: false, created: [], deleted: [], destroys: [], problems };

@@ -8,7 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { exec } from '../../system/exec.js';
 import { nodeCrypto } from '../../system/lazy-builtins.js';
 import { basename } from 'node:path';
-import type { PathSeg } from '../../config/diagnostics.js';
+import type { PathSeg, Problem } from '../../config/diagnostics.js';
 import type { Filesystem, Storage } from '../../config/generated/model.js';
 import type { TargetRoot } from '../../target/root.js';
 import { DeviceError, devicesInUse, listDevices, mountOf, placeOf, probe, readDisk, resolveDevice } from './devices.js';
@@ -19,11 +19,6 @@ import type { DiskFacts, DiskLayout } from './layout.js';
 import { findEntry, passFor } from './fstab.js';
 import type { FstabEntry } from './fstab.js';
 
-export interface StorageProblem {
-  path: PathSeg[];
-  message: string;
-  hint?: string;
-}
 
 export interface DiskPlan {
   /** Index in storage.disks, or -1 for the root disk that only grow_root names. */
@@ -60,7 +55,7 @@ export interface StoragePlan {
   /** The root filesystem grows with its partition. */
   growFs?: { fstype: string; node: string; mountpoint: string };
   fstab: FstabEntry[];
-  problems: StorageProblem[];
+  problems: Problem[];
   warnings: string[];
 }
 

@@ -38,6 +38,7 @@
  * - An empty password hash is refused (it would allow login without a
  *   password); useradd -p "" stores it.
  */
+import type { Problem } from '../../config/diagnostics.js';
 import type { Group, User } from '../../config/generated/model.js';
 import {
   Table,
@@ -69,7 +70,6 @@ export interface AccountRequest {
 
 export interface AccountUser { name: string; uid: number; gid: number; home: string; shell: string; created: boolean }
 
-export interface AccountProblem { path: (string | number)[]; message: string }
 
 export interface AccountResult {
   files: AccountFiles;
@@ -80,7 +80,7 @@ export interface AccountResult {
   groupIds: Map<string, number>;
   userIds: Map<string, number>;
   changes: string[];
-  problems: AccountProblem[];
+  problems: Problem[];
 }
 
 /** The account tables, as the deletions edit them too. */
@@ -92,7 +92,7 @@ interface Ctx {
   useradd: UseraddDefaults;
   today: number;
   changes: string[];
-  problems: AccountProblem[];
+  problems: Problem[];
 }
 
 /** The characters that would break a colon-separated line (VALID() in useradd). */
@@ -199,7 +199,7 @@ function applyGroups(ctx: Ctx, groups: Group[]): void {
 type ConfigUser = User & { hash?: string };
 
 /** Reject values that would corrupt the files; never echoes the password hash. */
-function checkUserFields(u: ConfigUser, i: number, problems: AccountProblem[]): boolean {
+function checkUserFields(u: ConfigUser, i: number, problems: Problem[]): boolean {
   const before = problems.length;
   const bad = (field: string, what: string): void => {
     problems.push({ path: ['users', i, field], message: `${what} of user ${JSON.stringify(u.name)} contains ":" or a line break` });
