@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { planSteps } from '../../src/engine/plan.js';
 import type { StepContext, StepOutput } from '../../src/engine/step.js';
-import { PRESET_FILE, systemdStep, systemdVersion, unitSearchPath } from '../../src/steps/systemd/step.js';
+import { PRESET_FILE, systemdStep } from '../../src/steps/systemd/step.js';
+import { systemdVersion, unitSearchPath } from '../../src/steps/systemd/install.js';
 import {
   applyInstall,
   checkAlias,

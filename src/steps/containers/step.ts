@@ -18,7 +18,7 @@ import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.j
 import type { TargetRoot } from '../../target/root.js';
 import { IMAGE_DIR, QUADLET_DIR, archiveKind, archivePath, loadUnitName, renderFallbackService, renderLoadUnit, renderQuadlet, serviceName } from './quadlet.js';
 import type { ArchiveKind } from './quadlet.js';
-import { CONFIG_DIR, installLinks, unitSearchPath } from '../systemd/step.js';
+import { CONFIG_DIR, installLinks, unitSearchPath } from '../systemd/install.js';
 import { unitNameKind } from '../systemd/units.js';
 
 const STEP = 'containers';

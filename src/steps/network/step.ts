@@ -12,7 +12,7 @@ import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.j
 import type { TargetRoot } from '../../target/root.js';
 import { renderNetworkd } from './networkd.js';
 import { renderNmKeyfiles } from './nm.js';
-import { installLinks } from '../systemd/step.js';
+import { installLinks } from '../systemd/install.js';
 
 const STEP = 'network';
 
