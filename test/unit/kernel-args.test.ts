@@ -2,10 +2,9 @@
  * Kernel arguments in GRUB defaults, /etc/kernel/cmdline, BLS entries and Raspberry Pi
  * cmdline.txt: exact tokens, quoting and every other line kept, nothing to do twice.
  */
-import { stepContext } from '../helpers/step-context.js';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { makeTargetRoot, stepContext } from '../helpers/step-context.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
@@ -19,15 +18,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function makeRoot(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'flint-kargs-'));
-  dirs.push(root);
-  for (const [p, data] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, p)), { recursive: true });
-    writeFileSync(join(root, p), data);
-  }
-  return root;
-}
+const makeRoot = (files: Record<string, string | Buffer>): string => makeTargetRoot(files, dirs, 'flint-kargs-');
 
 function context(root: string, ka: NonNullable<FlintConfig['kernel_arguments']>): StepContext {
   return stepContext(root, { version: 1, kernel_arguments: ka });

@@ -4,10 +4,9 @@
  * power_state and raspberry_pi, each applied, and nothing to do the second time; and
  * their semantic checks.
  */
-import { stepContext } from '../helpers/step-context.js';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { makeTargetRoot, stepContext } from '../helpers/step-context.js';
+import { readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { validateText } from '../../src/config/validate.js';
@@ -29,15 +28,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function makeRoot(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'flint-machine-'));
-  dirs.push(root);
-  for (const [p, data] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, p)), { recursive: true });
-    writeFileSync(join(root, p), data);
-  }
-  return root;
-}
+const makeRoot = (files: Record<string, string | Buffer>): string => makeTargetRoot(files, dirs, 'flint-machine-');
 
 function context(root: string, config: Omit<FlintConfig, 'version'>): StepContext {
   return stepContext(root, { version: 1, ...config }, { payloads: new Map() });

@@ -2,10 +2,9 @@
  * The system step on synthetic roots: hostname (and /etc/hosts), timezone, locale and
  * keymap, each merged into what the image has, and nothing to do the second time.
  */
-import { stepContext } from '../helpers/step-context.js';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { makeTargetRoot, stepContext } from '../helpers/step-context.js';
+import { lstatSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlintConfig } from '../../src/config/validate.js';
 import { applyPlanned } from '../../src/engine/apply.js';
@@ -21,15 +20,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function makeRoot(files: Record<string, string | Buffer>): string {
-  const root = mkdtempSync(join(tmpdir(), 'flint-system-'));
-  dirs.push(root);
-  for (const [p, data] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, p)), { recursive: true });
-    writeFileSync(join(root, p), data);
-  }
-  return root;
-}
+const makeRoot = (files: Record<string, string | Buffer>): string => makeTargetRoot(files, dirs, 'flint-system-');
 
 function context(root: string, config: Omit<FlintConfig, 'version'>): StepContext {
   return stepContext(root, { version: 1, ...config });

@@ -13,12 +13,12 @@
  * trusts it at once. flint-ca-certificates.service runs the tool once, early in the
  * first boot (before the network and everything that needs TLS).
  */
+import { verifyMismatch } from '../files/verify.js';
 import { listSources } from '../../engine/step.js';
 import type { Action } from '../../engine/actions.js';
 import type { PathSeg } from '../../config/diagnostics.js';
 import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import type { TargetRoot } from '../../target/root.js';
-import { nodeCrypto } from '../../system/lazy-builtins.js';
 import { parseCaPem } from '../../config/checks/pem.js';
 import { editedFile } from '../files/conffile.js';
 import { decodeDataUrl } from '../../system/fetch.js';
@@ -83,13 +83,10 @@ function entryData(ctx: StepContext, e: { contents?: string; source?: string; ve
     problems.push({ path: at, message: e.source === undefined ? 'a certificate needs contents or source' : `${e.source}: no data` });
     return undefined;
   }
-  if (e.verify !== undefined) {
-    const m = /^(sha256|sha512)-([0-9a-f]+)$/.exec(e.verify);
-    const actual = m === null ? undefined : nodeCrypto().createHash(m[1]!).update(data).digest('hex');
-    if (m === null || actual !== m[2]) {
-      problems.push({ path: [...at, 'verify'], message: m === null ? 'verify is sha256-HEX or sha512-HEX' : `the certificate does not match verify: its ${m[1]!} is ${actual!}`, hint: 'check that the source is the intended file; if it changed on purpose, update verify' });
-      return undefined;
-    }
+  const wrong = e.verify !== undefined ? verifyMismatch(data, e.verify, 'the certificate') : undefined;
+  if (wrong !== undefined) {
+    problems.push({ path: [...at, 'verify'], ...wrong });
+    return undefined;
   }
   return data.toString('utf8');
 }

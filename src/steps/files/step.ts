@@ -21,6 +21,7 @@
  * - Order: directories (parents first), then files, then links, so a file can go into
  *   a declared folder and a hard link can point to a declared file.
  */
+import { verifyMismatch } from './verify.js';
 import { listSources } from '../../engine/step.js';
 import { ACCOUNTS } from '../users/step.js';
 import type { Accounts } from '../users/step.js';
@@ -29,7 +30,6 @@ import type { Directory, File, Link, Owner } from '../../config/generated/model.
 import type { PathSeg } from '../../config/diagnostics.js';
 import { nearest } from '../../config/checks/suggest.js';
 import { modeBits } from '../../config/semantic.js';
-import { nodeCrypto } from '../../system/lazy-builtins.js';
 import type { Action } from '../../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import { decodeDataUrl, formatBytes, MAX_PAYLOAD_BYTES, redactUrl } from '../../system/fetch.js';
@@ -201,17 +201,10 @@ class FilesPlanner {
         return undefined;
       }
     }
-    if (f.verify !== undefined) {
-      const m = /^(sha256|sha512)-([0-9a-fA-F]+)$/.exec(f.verify);
-      if (!m) {
-        this.problem([...at, 'verify'], 'verify is sha256-HEX or sha512-HEX');
-        return undefined;
-      }
-      const actual = nodeCrypto().createHash(m[1]!).update(data).digest('hex');
-      if (actual !== m[2]!.toLowerCase()) {
-        this.problem([...at, 'verify'], `the data of ${what}${f.compression === 'gzip' ? ', unpacked,' : ''} does not match verify: its ${m[1]} is ${actual}`, 'check that the source is the intended file; if it changed on purpose, update verify');
-        return undefined;
-      }
+    const wrong = f.verify !== undefined ? verifyMismatch(data, f.verify, `the data of ${what}${f.compression === 'gzip' ? ', unpacked,' : ''}`) : undefined;
+    if (wrong !== undefined) {
+      this.problem([...at, 'verify'], wrong.message, wrong.hint);
+      return undefined;
     }
     return data;
   }

@@ -85,9 +85,7 @@ export const kernelArgsStep: Step = {
     if (rpi !== undefined) {
       found = true;
       const text = root.readText(rpi) ?? '';
-      const nl = text.indexOf('\n');
-      const first = nl < 0 ? text : text.slice(0, nl);
-      write(rpi, text, editCmdline(first, [...add, ...pi.add], [...remove, ...pi.remove]) + (nl < 0 ? '' : text.slice(nl)), 'kernel arguments (Raspberry Pi)');
+      write(rpi, text, editPiCmdline(text, [...add, ...pi.add], [...remove, ...pi.remove]), 'kernel arguments (Raspberry Pi)');
     }
 
     if (!found) {
@@ -104,10 +102,15 @@ function piOnly(ctx: StepContext, pi: { add: string[]; remove: string[] }): Step
   const rpi = PI_CMDLINES.find((p) => ctx.root.entry(p).type === 'file');
   if (rpi === undefined) return { actions: [], problems: [], warnings: ['raspberry_pi.serial_console was not applied: the target has no cmdline.txt in /boot/firmware or /boot'] };
   const text = ctx.root.readText(rpi) ?? '';
+  const after = editPiCmdline(text, pi.add, pi.remove);
+  return { actions: after === text ? [] : [editedFile(ctx.root, rpi, after, STEP, 'serial console (Raspberry Pi)')], problems: [], warnings: [] };
+}
+
+/** cmdline.txt: the firmware reads only its first line; the rest is kept as it is. */
+function editPiCmdline(text: string, add: readonly string[], remove: readonly string[]): string {
   const nl = text.indexOf('\n');
   const first = nl < 0 ? text : text.slice(0, nl);
-  const after = editCmdline(first, pi.add, pi.remove) + (nl < 0 ? '' : text.slice(nl));
-  return { actions: after === text ? [] : [editedFile(ctx.root, rpi, after, STEP, 'serial console (Raspberry Pi)')], problems: [], warnings: [] };
+  return editCmdline(first, add, remove) + (nl < 0 ? '' : text.slice(nl));
 }
 
 /** A kernel command-line token: its text as written in the file, and as the kernel sees it. */
