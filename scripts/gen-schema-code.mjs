@@ -15,7 +15,8 @@ mkdirSync(outDir, { recursive: true });
 const schema = JSON.parse(readFileSync(join(root, 'schemas/flint-v1.schema.json'), 'utf8'));
 const ajv = new Ajv2020.default({ allErrors: true, strict: true, allowUnionTypes: true, inlineRefs: false, code: { source: true, esm: true, lines: false } });
 // Descriptions are for people and editors; the compiled validator does not need them.
-const stripped = JSON.parse(JSON.stringify(schema, (k, v) => (k === 'description' || k === 'title' ? undefined : v)));
+// Nor do flint's own annotations (x-merge-by: read at build time by gen-schema.mjs).
+const stripped = JSON.parse(JSON.stringify(schema, (k, v) => (k === 'description' || k === 'title' || k.startsWith('x-') ? undefined : v)));
 const validate = ajv.compile(stripped);
 let code = standaloneCode.default(ajv, validate);
 // ajv's ESM output still require()s its small runtime helpers; turn them into imports

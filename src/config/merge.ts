@@ -1,28 +1,20 @@
 /**
  * `hosts:` overrides: the first matching entry is deep-merged over the top level. Maps
  * merge key by key, lists of named things merge by name (files, directories and links by
- * path), other lists are replaced. The merge remembers where each merged value came
+ * path: the schema says which, with x-merge-by), other lists are replaced. The merge remembers where each merged value came
  * from, so a problem found in the merged config points at the line that caused it.
  */
 import type { PathSeg } from './diagnostics.js';
 import { pointer } from './diagnostics.js';
+import { MERGE_KEYS } from './generated/merge-keys.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The key that identifies an item of each mergeable list, by the list's key. */
-const LIST_KEYS: Readonly<Record<string, string>> = {
-  users: 'name',
-  groups: 'name',
-  connections: 'name',
-  units: 'name',
-  dropins: 'name',
-  containers: 'name',
-  scripts: 'name',
-  files: 'path',
-  directories: 'path',
-  links: 'path',
-};
+/** The key that names an item of a list a hosts entry merges item by item, by the list's place. */
+function mergeKey(path: readonly PathSeg[]): string | undefined {
+  return MERGE_KEYS.get(pointer(path.map((s) => (typeof s === 'number' ? '*' : s))));
+}
 
 export interface Merged {
   value: Obj;
@@ -38,7 +30,7 @@ export function mergeHost(top: Obj, index: number): Merged {
   delete base.hosts;
   const over: Obj = isObj(host) ? { ...host } : {};
   delete over.match;
-  const value = merge(base, over, [], ['hosts', index], [], undefined, origins) as Obj;
+  const value = merge(base, over, [], ['hosts', index], [], origins) as Obj;
   return { value, origins };
 }
 
@@ -53,18 +45,18 @@ function record(v: unknown, src: PathSeg[], dst: PathSeg[], origins: Map<string,
   return v;
 }
 
-function merge(b: unknown, o: unknown, bp: PathSeg[], op: PathSeg[], mp: PathSeg[], key: string | undefined, origins: Map<string, PathSeg[]>): unknown {
+function merge(b: unknown, o: unknown, bp: PathSeg[], op: PathSeg[], mp: PathSeg[], origins: Map<string, PathSeg[]>): unknown {
   if (o === undefined) return record(b, bp, mp, origins);
   if (b === undefined) return record(o, op, mp, origins);
   if (isObj(b) && isObj(o)) {
     origins.set(pointer(mp), op);
     const out: Obj = {};
     for (const k of new Set([...Object.keys(b), ...Object.keys(o)])) {
-      out[k] = merge(b[k], o[k], [...bp, k], [...op, k], [...mp, k], k, origins);
+      out[k] = merge(b[k], o[k], [...bp, k], [...op, k], [...mp, k], origins);
     }
     return out;
   }
-  const id = key !== undefined ? LIST_KEYS[key] : undefined;
+  const id = mergeKey(mp);
   if (id !== undefined && Array.isArray(b) && Array.isArray(o)) {
     origins.set(pointer(mp), op);
     const out: unknown[] = [];
@@ -77,7 +69,7 @@ function merge(b: unknown, o: unknown, bp: PathSeg[], op: PathSeg[], mp: PathSeg
       const j = isObj(x) ? overByName.get(x[id]) : undefined;
       if (j !== undefined) {
         used.add(j);
-        out.push(merge(x, o[j], [...bp, i], [...op, j], [...mp, out.length], undefined, origins));
+        out.push(merge(x, o[j], [...bp, i], [...op, j], [...mp, out.length], origins));
       } else out.push(record(x, [...bp, i], [...mp, out.length], origins));
     });
     o.forEach((x, j) => {
