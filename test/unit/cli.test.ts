@@ -168,3 +168,23 @@ describe('other tools\' configs: validate and convert', () => {
     expect(bad.out).toBe('');
   });
 });
+
+describe('flint fleet build: refusals', () => {
+  it('an invalid config: its diagnostics at their lines, exit 1, no output folder', async () => {
+    const f = join(tmp, 'fleet-bad.yaml');
+    writeFileSync(f, 'version: 1\nusers:\n  - name: Bad Name\n');
+    const out = join(tmp, 'fleet-bad-out');
+    const r = await runAsync(['fleet', 'build', f, '-o', out]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${f}:3:11: error: a user name is`);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('--key without --sign is a usage error that says what --key is for', async () => {
+    const f = join(tmp, 'fleet-ok.yaml');
+    writeFileSync(f, 'version: 1\nhostname: a\n');
+    const r = await runAsync(['fleet', 'build', f, '-o', join(tmp, 'fleet-ok-out'), '--key', 'k.pem']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--key is for --sign');
+  });
+});
