@@ -26,7 +26,7 @@ export interface StepContext {
   /** Users and groups of the target as they will be after the users step. */
   ids: Ids;
   /** Homes of the config's users after the users step, by user name. */
-  homes: Map<string, { home: string; uid: number; gid: number }>;
+  homes: Map<string, { home: string; uid: number; gid: number; /** missing in the target: this plan makes it */ made?: boolean }>;
   /** Data of `file:` and `https:` sources, fetched and read before planning (planning is synchronous). */
   payloads: Map<string, Buffer>;
 }
@@ -74,6 +74,9 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
   // A hard link to a file this apply rewrites must be made again: the rewrite puts a
   // new inode in place, and the old link would keep the old content.
   const rewritten = new Set<string>();
+  // Folders this plan creates: they are missing now, so is everything below them, and
+  // looking (an lstat per path, 30,000 for 5,000 users) is not needed to know it.
+  const creating = new Set<string>();
   for (const step of steps) {
     const t0 = performance.now();
     const out = planOne(step, ctx);
@@ -94,8 +97,10 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
         claimed.set(parent, dir);
         planned.push({ action: dir, change: 'create', details: ['create folder root:root 0755'] });
         willExist.add(parent);
+        creating.add(parent);
       }
-      const c = compare(ctx.root, action);
+      const c = compare(ctx.root, action, creating.has(parentPath(action.path)));
+      if (c?.change === 'create' && action.kind === 'dir') creating.add(action.path);
       if (c === undefined && action.kind === 'hardlink' && rewritten.has(action.target)) {
         planned.push({ action, change: 'change', details: [`link again to ${action.target}, which this apply rewrites`] });
       } else if (c === undefined) unchanged.push(action);
@@ -141,9 +146,16 @@ function missingParents(root: TargetRoot, path: string, willExist: Set<string>):
   return out;
 }
 
-/** The difference between an action and the target, or undefined when there is none. */
-export function compare(root: TargetRoot, a: Action): PlannedAction | undefined {
-  const e = root.entry(a.path);
+function parentPath(p: string): string {
+  return p.slice(0, p.lastIndexOf('/'));
+}
+
+/**
+ * The difference between an action and the target, or undefined when there is none.
+ * `missing`: the caller knows nothing is at the path (its folder is yet to be made).
+ */
+export function compare(root: TargetRoot, a: Action, missing = false): PlannedAction | undefined {
+  const e = missing ? { type: 'missing' as const } : root.entry(a.path);
   if (a.kind === 'absent') return e.type === 'missing' ? undefined : { action: a, change: 'change', details: [`remove ${e.type}`] };
   if (e.type === 'missing') return { action: a, change: 'create', details: [describeCreate(a)] };
   const details: string[] = [];

@@ -17,6 +17,7 @@ export const sshStep: Step = {
     const actions: Action[] = [];
     const problems: Problem[] = [];
     const report: Record<string, unknown> = {};
+    let skelSsh: boolean | undefined;
     (config.users ?? []).forEach((u, i) => {
       const keys = u.ssh_authorized_keys ?? [];
       const h = ctx.homes.get(u.name);
@@ -24,13 +25,15 @@ export const sshStep: Step = {
       const sshDir = `${h.home}/.ssh`;
       const file = `${sshDir}/authorized_keys`;
       // A symlink here could make flint write another user's keys (or root's): refuse.
-      for (const p of [sshDir, file]) {
+      // (A home this plan makes has nothing in it yet, unless /etc/skel has an .ssh.)
+      const fresh = h.made === true && !(skelSsh ??= root.exists('/etc/skel/.ssh'));
+      for (const p of fresh ? [] : [sshDir, file]) {
         if (root.entry(p).type === 'symlink') {
           problems.push({ path: ['users', i, 'ssh_authorized_keys'], message: `${p} is a symbolic link in the target; flint does not write keys through it`, hint: 'remove the link from the image' });
           return;
         }
       }
-      const merged = mergeAuthorizedKeys(root.readText(file), keys);
+      const merged = mergeAuthorizedKeys(fresh ? undefined : root.readText(file), keys);
       actions.push({ kind: 'dir', path: sshDir, mode: 0o700, uid: h.uid, gid: h.gid, step: 'ssh', why: `SSH folder of ${u.name}` });
       actions.push({ kind: 'file', path: file, data: Buffer.from(merged.text), mode: 0o600, uid: h.uid, gid: h.gid, step: 'ssh', why: `authorized keys of ${u.name}` });
     });
