@@ -20,7 +20,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { cpus, release, type } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TYPICAL, big, expectations } from './apply-gen.mjs';
+import { TYPICAL, big, expectations, manyFiles } from './apply-gen.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
@@ -40,7 +40,8 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--config') {
     const [name, flint, ign, spec, runs] = argv.slice(i + 1, i + 6);
     i += 5;
-    opt.configs.push({ name, flint: resolve(flint), ign: resolve(ign), spec, runs: Number(runs) });
+    // IGN "-": flint alone (Ignition would take too long at this size; the table says so).
+    opt.configs.push({ name, flint: resolve(flint), ign: ign === '-' ? undefined : resolve(ign), spec, runs: Number(runs) });
   } else throw new Error(`apply-bench: unknown argument ${a}`);
 }
 for (const k of ['root', 'copies', 'ignition', 'out']) if (!opt[k]) throw new Error(`apply-bench: --${k} is required`);
@@ -50,6 +51,8 @@ function specOf(s) {
   if (s === 'typical') return TYPICAL;
   const m = /^big:(\d+)$/.exec(s);
   if (m) return big(Number(m[1]));
+  const f = /^files:(\d+)$/.exec(s);
+  if (f) return manyFiles(Number(f[1]));
   throw new Error(`apply-bench: unknown SPEC ${s}`);
 }
 for (const c of opt.configs) c.expect = expectations(specOf(c.spec));
@@ -199,7 +202,7 @@ for (const cfg of opt.configs) {
   for (let k = 0; k < total; k++) {
     const warm = k < opt.warmup;
     // Alternate who goes first, so neither tool always runs right after the other's rm + sync.
-    const order = k % 2 === 0 ? ['flint', 'ignition'] : ['ignition', 'flint'];
+    const order = (k % 2 === 0 ? ['flint', 'ignition'] : ['ignition', 'flint']).filter((t) => t === 'flint' || cfg.ign !== undefined);
     for (const tool of order) {
       const copy = freshCopy(tool, ++counter);
       const r = TOOLS[tool](cfg, copy);
@@ -216,10 +219,10 @@ for (const cfg of opt.configs) {
       rmSync(copy.parent, { recursive: true, force: true });
     }
     process.stderr.write(`apply-bench: ${cfg.name}: ${warm ? `warm-up ${k + 1}/${opt.warmup}` : `round ${k + 1 - opt.warmup}/${cfg.runs}`}` +
-      (warm ? '\n' : `  flint ${results.flint.at(-1).ms.toFixed(0)} ms, ignition ${results.ignition.at(-1).ms.toFixed(0)} ms\n`));
+      (warm ? '\n' : `  flint ${results.flint.at(-1).ms.toFixed(0)} ms${cfg.ign !== undefined ? `, ignition ${results.ignition.at(-1).ms.toFixed(0)} ms` : ''}\n`));
   }
   const summary = {};
-  for (const tool of ['flint', 'ignition']) {
+  for (const tool of cfg.ign !== undefined ? ['flint', 'ignition'] : ['flint']) {
     const ms = results[tool].map((x) => x.ms);
     const kib = results[tool].map((x) => x.kib);
     summary[tool] = {
@@ -227,6 +230,7 @@ for (const cfg of opt.configs) {
       tool,
       config_file: cfg[tool === 'flint' ? 'flint' : 'ign'].slice(REPO.length + 1),
       users: cfg.expect.users.length,
+      files: cfg.expect.files.length,
       runs: ms.length,
       median_ms: median(ms),
       min_ms: Math.min(...ms),
@@ -248,9 +252,11 @@ for (const cfg of opt.configs) {
         : {}),
     };
   }
-  summary.flint.ratio_flint_over_ignition = summary.flint.median_ms / summary.ignition.median_ms;
-  summary.ignition.ratio_flint_over_ignition = summary.flint.ratio_flint_over_ignition;
-  rows.push(summary.flint, summary.ignition);
+  if (summary.ignition !== undefined) {
+    summary.flint.ratio_flint_over_ignition = summary.flint.median_ms / summary.ignition.median_ms;
+    summary.ignition.ratio_flint_over_ignition = summary.flint.ratio_flint_over_ignition;
+    rows.push(summary.flint, summary.ignition);
+  } else rows.push(summary.flint);
 }
 // ---- machine and output -------------------------------------------------------------------
 const firstLine = (file, args) => {
@@ -287,8 +293,8 @@ const lines = [
   '|---|---|--:|--:|--:|--:|--:|--:|--:|',
 ];
 for (const r of rows) {
-  const label = `${r.config} (${r.users} users)`;
-  const ratio = r.tool === 'flint' ? `${r.ratio_flint_over_ignition.toFixed(2)}` : '1.00 (ref)';
+  const label = `${r.config} (${r.users > 0 ? `${r.users} users` : `${r.files} files`})`;
+  const ratio = r.tool !== 'flint' ? '1.00 (ref)' : r.ratio_flint_over_ignition !== undefined ? `${r.ratio_flint_over_ignition.toFixed(2)}` : 'Ignition not run';
   const tool = r.tool === 'flint' ? '`flint apply`' : 'Ignition 2.14 (fetch-offline + files)';
   lines.push(`| ${label} | ${tool} | ${r.runs} | ${f1(r.median_ms)} | ${f1(r.min_ms)} | ${f1(r.max_ms)} | ${r.cpu_median_ms.toFixed(0)} | ${f1(r.peak_rss_kib_max / 1024)} | ${ratio} |`);
 }
