@@ -44,6 +44,7 @@ export function applyPlanned(root: TargetRoot, planned: readonly PlannedAction[]
  */
 export function applyOpen(root: TargetRoot, planned: readonly PlannedAction[], progress?: ApplyProgress): Journal | undefined {
   if (planned.length === 0) return undefined;
+  if (planned.some((p) => p.action.kind === 'file' && p.action.later === true)) throw new Error('internal error: the plan has pending content (settlePlan first)');
   const failAt = Number(process.env.FLINT_TEST_FAIL_AT ?? 0);
   const delay = Number(process.env.FLINT_TEST_ACTION_DELAY_MS ?? 0);
   // Planning learnt which folders exist; anything may have run since (scripts, storage).

@@ -44,6 +44,11 @@ export interface StepOutput {
   warnings: string[];
   /** Facts for the report, e.g. host key fingerprints. Never secrets. */
   report?: Record<string, unknown>;
+  /**
+   * Work still going on (host keys being made in the thread pool): when it settles, it
+   * has filled in the data of the actions marked `later` and its facts in the report.
+   */
+  pending?: Promise<void>;
 }
 
 export interface Step {
@@ -60,6 +65,8 @@ export interface Plan {
   report: Record<string, unknown>;
   /** Milliseconds each step took to plan. */
   timings: Record<string, number>;
+  /** Steps' work still going on; settle it with settlePlan before applying or showing the plan. */
+  pending: Promise<void>[];
 }
 
 export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
@@ -69,6 +76,7 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
   const warnings: string[] = [];
   const report: Record<string, unknown> = {};
   const timings: Record<string, number> = {};
+  const pending: Promise<void>[] = [];
   const claimed = new Map<string, Action>();
   const willExist = new Set<string>();
   // A hard link to a file this apply rewrites must be made again: the rewrite puts a
@@ -84,6 +92,14 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
     problems.push(...out.problems.map((p) => ({ ...p, step: step.name })));
     warnings.push(...out.warnings);
     Object.assign(report, out.report ?? {});
+    if (out.pending !== undefined) {
+      // The step's facts object is the one in the report: what it adds later shows.
+      const facts = out.report;
+      const settled = out.pending.then(() => void Object.assign(report, facts ?? {}));
+      // Awaited by settlePlan; a plan that is never applied must not leave it unhandled.
+      settled.catch(() => undefined);
+      pending.push(settled);
+    }
     for (const action of out.actions) {
       const earlier = claimed.get(action.path);
       if (earlier !== undefined) {
@@ -111,7 +127,25 @@ export function planSteps(ctx: StepContext, steps: readonly Step[]): Plan {
       if (action.kind !== 'absent') willExist.add(action.path);
     }
   }
-  return { planned, unchanged, problems, warnings, report, timings };
+  return { planned, unchanged, problems, warnings, report, timings, pending };
+}
+
+/**
+ * Waits for the steps' pending work (host keys), then describes the actions it completed
+ * as the plan would have. Idempotent.
+ */
+export async function settlePlan(root: TargetRoot, plan: Plan): Promise<void> {
+  if (plan.pending.length === 0) return;
+  const waiting = plan.pending;
+  plan.pending = [];
+  await Promise.all(waiting);
+  for (const p of plan.planned) {
+    const a = p.action;
+    if (a.kind !== 'file' || a.later !== true) continue;
+    delete a.later;
+    const c = compare(root, a);
+    if (c !== undefined) Object.assign(p, c);
+  }
 }
 
 /** Two steps may want the same folder or link (a home's ~/.ssh, an enablement link): fine when they agree. */
@@ -164,6 +198,10 @@ export function compare(root: TargetRoot, a: Action, missing = false): PlannedAc
     case 'file': {
       if (e.type !== 'file') {
         details.push(`replace ${e.type} with a file`);
+        break;
+      }
+      if (a.later === true) {
+        details.push(a.secret ? 'content (secret, not shown)' : 'content');
         break;
       }
       const current = root.readFile(a.path) ?? Buffer.alloc(0);

@@ -17,7 +17,7 @@ import { TargetRoot } from '../target/root.js';
 import { Journal } from '../transaction/journal.js';
 import { applyOpen } from './apply.js';
 import type { ApplyProgress } from './apply.js';
-import { planSteps } from './plan.js';
+import { planSteps, settlePlan } from './plan.js';
 import type { Plan, Step, StepContext } from './plan.js';
 import { writeReport } from './report.js';
 import type { Report } from './report.js';
@@ -126,7 +126,10 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   if (plan.problems.length > 0 || !req.apply) await premounted?.release();
   if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, loaded, ...extra };
   const hostExtra = host !== undefined ? { host } : {};
-  if (!req.apply) return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, config, ...extra, ...hostExtra };
+  if (!req.apply) {
+    await settlePlan(root, plan);
+    return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, config, ...extra, ...hostExtra };
+  }
   const t0 = performance.now();
   // Disks before everything else; the new filesystems stay mounted in the target until
   // the report is written, so the other steps and the report go into them.
@@ -135,6 +138,9 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   const disks = storage !== undefined ? await applyStorage(root, storage, premounted) : undefined;
   let scriptRuns: ScriptRun[];
   try {
+    // Host keys were being made since planning, beside the disks' work; the files'
+    // transaction needs them (a slow machine waits here for the rest of the RSA key).
+    await settlePlan(root, plan);
     scriptRuns = [...preRuns, ...(await applyWithScripts(req, root, scripts, plan))];
   } catch (e) {
     await disks?.rollback();

@@ -5,7 +5,7 @@
  */
 import type { Action } from '../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../engine/plan.js';
-import { generateHostKeys, mergeAuthorizedKeys, sshdDropin, SSHD_DROPIN_PATH } from './ssh.js';
+import { generateHostKeysAsync, mergeAuthorizedKeys, sshdDropin, SSHD_DROPIN_PATH } from './ssh.js';
 
 /** The comment flint puts on host keys it made: a later run recognises them and keeps them. */
 const HOST_KEY_COMMENT = 'root@flint-generated';
@@ -17,6 +17,7 @@ export const sshStep: Step = {
     const actions: Action[] = [];
     const problems: Problem[] = [];
     const report: Record<string, unknown> = {};
+    let pending: Promise<void> | undefined;
     let skelSsh: boolean | undefined;
     (config.users ?? []).forEach((u, i) => {
       const keys = u.ssh_authorized_keys ?? [];
@@ -44,12 +45,24 @@ export const sshStep: Step = {
       if (ssh.host_keys === 'generate') {
         const mine = ['ed25519', 'rsa'].every((t) => (root.readText(`/etc/ssh/ssh_host_${t}_key.pub`) ?? '').trimEnd().endsWith(HOST_KEY_COMMENT));
         if (!mine) {
-          const keys = generateHostKeys(HOST_KEY_COMMENT);
-          for (const k of keys) {
-            actions.push({ kind: 'file', path: k.privatePath, data: Buffer.from(k.privateKey), mode: 0o600, uid: 0, gid: 0, secret: true, step: 'ssh', why: `${k.type} host key` });
-            actions.push({ kind: 'file', path: k.publicPath, data: Buffer.from(k.publicKey), mode: 0o644, uid: 0, gid: 0, step: 'ssh', why: `${k.type} host key (public)` });
+          // Made in the thread pool while the rest is planned and applied (the storage
+          // step's disks, the other files); the apply waits for them before it writes
+          // any file (settlePlan), so they are journaled and committed with the rest.
+          const keyActions = new Map<string, Extract<Action, { kind: 'file' }>>();
+          for (const type of ['ed25519', 'rsa'] as const) {
+            const privatePath = `/etc/ssh/ssh_host_${type}_key`;
+            const priv: Extract<Action, { kind: 'file' }> = { kind: 'file', path: privatePath, data: Buffer.alloc(0), later: true, mode: 0o600, uid: 0, gid: 0, secret: true, step: 'ssh', why: `${type} host key` };
+            const pub: Extract<Action, { kind: 'file' }> = { kind: 'file', path: `${privatePath}.pub`, data: Buffer.alloc(0), later: true, mode: 0o644, uid: 0, gid: 0, step: 'ssh', why: `${type} host key (public)` };
+            keyActions.set(priv.path, priv).set(pub.path, pub);
+            actions.push(priv, pub);
           }
-          report.host_keys = keys.map((k) => ({ type: k.type, bits: k.bits, fingerprint: k.fingerprint }));
+          pending = generateHostKeysAsync(HOST_KEY_COMMENT).then((keys) => {
+            for (const k of keys) {
+              keyActions.get(k.privatePath)!.data = Buffer.from(k.privateKey);
+              keyActions.get(k.publicPath)!.data = Buffer.from(k.publicKey);
+            }
+            report.host_keys = keys.map((k) => ({ type: k.type, bits: k.bits, fingerprint: k.fingerprint }));
+          });
           // Any other host key the image shipped (ECDSA, DSA) would be shared by every
           // machine made from it: remove it; sshd then offers the new keys only.
           for (const name of root.list('/etc/ssh')) {
@@ -60,6 +73,6 @@ export const sshStep: Step = {
         }
       }
     }
-    return { actions, problems, warnings: [], report };
+    return { actions, problems, warnings: [], report, ...(pending !== undefined ? { pending } : {}) };
   },
 };
