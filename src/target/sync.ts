@@ -7,7 +7,7 @@
  * folder is fsynced one by one, which gives the same guarantee, slowly.
  */
 import { accessSync, closeSync, constants, fsyncSync, openSync, readFileSync, statSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { nodeChildProcess } from '../lazy-builtins.js';
 
 /** Up to this many paths are cheaper to fsync than to start a program for. */
 const DIRECT_LIMIT = 4;
@@ -42,7 +42,7 @@ function syncfs(paths: readonly string[]): boolean {
   if (targets.length === 0) return false;
   syncProgram ??= findSync();
   if (syncProgram === '') return false;
-  const r = spawnSync(syncProgram, ['-f', '--', ...targets], { stdio: 'ignore' });
+  const r = nodeChildProcess().spawnSync(syncProgram, ['-f', '--', ...targets], { stdio: 'ignore' });
   return r.error === undefined && r.status === 0;
 }
 
