@@ -63,9 +63,10 @@ export function applyOpen(root: TargetRoot, planned: readonly PlannedAction[], p
     //    still are as recorded, and refuses a blob shorter than recorded).
     journal.recordAll(planned.map((p) => p.action.path));
     // 2. New folders are made (and existing ones get their owner and mode), and every
-    //    file and link is written beside its path as a temp file; then ONE sync of
-    //    their content and of the folders. A cut here leaves changes the durable
-    //    journal undoes (the new folders) and temp files its restore removes.
+    //    file and link is written beside its path as a temp file, or, below a folder
+    //    made here (a new home), straight at its path; then ONE sync of their content
+    //    and of the folders. A cut here leaves changes the durable journal undoes (the
+    //    new folders, whole) and temp files its restore removes.
     const written = { files: [] as string[], dirs: new Set<string>() };
     const made = new Set<string>();
     for (; i < planned.length; i++) {
@@ -131,6 +132,8 @@ function stage(root: TargetRoot, p: PlannedAction, fresh: boolean): Staged | und
 function commit(root: TargetRoot, p: PlannedAction, s: Staged | undefined, touched: Set<string>): void {
   const a = p.action;
   if (s !== undefined) {
+    // Written in place below a folder this run made (stageFile, fresh): already there.
+    if (s.tmp === s.host) return;
     if (root.commitStaged(s)) touched.add(parentOf(s.host));
     // A link on the way to the path was replaced since it was staged: write it where
     // it leads now, synced on its own (rare: no plan of flint's own does this).

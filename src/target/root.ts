@@ -241,12 +241,17 @@ export class TargetRoot {
    * The first half of writeFile: the content in a temp file beside `path`, owner and
    * mode set, not synced and not yet in place. The caller makes it durable (one sync
    * for many, see engine/apply.ts) and then calls commitStaged.
+   *
+   * fresh: the folder was made in this run (it is journaled as missing, so a rollback
+   * removes it whole): the file goes straight to its path, with no temp file and no
+   * rename; `tmp` is then the path itself. Nothing was there, and what is written
+   * below a folder that did not exist is never a half-replaced old version.
    */
   stageFile(path: string, data: Buffer, mode: number, uid: number, gid: number, fresh = false): Staged {
     this.knownMissing.clear();
     const host = this.resolve(path);
     if (!fresh && lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) throw new TargetError(`${path} is a folder in the target; refusing to replace it with a file`, path);
-    const tmp = tempBeside(host);
+    const tmp = fresh ? host : tempBeside(host);
     const fd = openSync(tmp, 'wx', 0o600);
     try {
       let off = 0;
@@ -268,7 +273,7 @@ export class TargetRoot {
     this.knownMissing.clear();
     const host = this.resolve(path);
     if (!fresh && lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) throw new TargetError(`${path} is a folder in the target; refusing to replace it with a link`, path);
-    const tmp = tempBeside(host);
+    const tmp = fresh ? host : tempBeside(host);
     symlinkSync(target, tmp);
     lchownSync(tmp, uid, gid);
     return { path, host, tmp, fresh };
@@ -282,6 +287,7 @@ export class TargetRoot {
    */
   commitStaged(s: Staged): boolean {
     this.knownMissing.clear();
+    if (s.tmp === s.host) return true; // written in place (fresh)
     if (this.resolve(s.path) !== s.host) {
       rmSync(s.tmp, { force: true });
       return false;
