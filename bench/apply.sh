@@ -20,7 +20,10 @@
 #   BENCH_RUNS_BIG      timed runs per tool on the big config (default 5)
 #   BENCH_BIG_USERS     users in the big config; several sizes: "500 1000 5000" (default 500)
 #   BENCH_FILES         also a config of this many files (e.g. 5000; default none)
-#   BENCH_IGNITION_MAX  Ignition runs only on configs up to this many users/files (default 1000)
+#   BENCH_IGNITION_MAX  Ignition runs only on configs up to this many users (default 1000)
+#   BENCH_BASELINE      another flint build (its flint.mjs) timed in the same rounds, e.g.
+#                       the main branch's: the "flint / before" column
+#   BENCH_BASELINE_MAX  the baseline only on configs up to this many users or files
 #   BENCH_WARMUP        untimed runs per tool and config first (default 1)
 #   BENCH_COPIES        where the per-run copies go (default: next to the cached root,
 #                       ${FLINT_TEST_CACHE:-/var/cache/flint-test}/bench-copies); every
@@ -100,7 +103,7 @@ TYP_IGN=bench/peers/typical-apply.ign
 CONFIGS=(--config typical "$TYP_FLINT" "$TYP_IGN" typical "$RUNS_TYPICAL")
 FLINT_FILES=("$TYP_FLINT")
 IGN_FILES=("$TYP_IGN")
-# One "big" row per size; Ignition only up to IGNITION_MAX users or files (its useradd
+# One "big" row per size; Ignition only up to IGNITION_MAX users (its useradd
 # rewrites every account file per user, so its time grows with the square of the users).
 add_config() { # NAME SPEC FLINT IGN N
   local ign="$4"
@@ -115,7 +118,7 @@ for n in $BIG_USERS; do
 done
 for n in $MANY_FILES; do
   node bench/apply-gen.mjs files "$n" >/dev/null
-  add_config "files-$n" "files:$n" "bench/generated/files-apply-$n.flint.yaml" "bench/generated/files-apply-$n.ign" "$n"
+  add_config "files-$n" "files:$n" "bench/generated/files-apply-$n.flint.yaml" "bench/generated/files-apply-$n.ign" 0
 done
 
 # Every config must be valid for its own tool before anything is timed.
@@ -127,5 +130,7 @@ fi
 echo "bench: root $ROOT; copies in $COPIES ($(findmnt -n -o FSTYPE -T "$COPIES"))" >&2
 echo "bench: typical x$RUNS_TYPICAL, big (users: $BIG_USERS; files: ${MANY_FILES:-none}) x$RUNS_BIG, Ignition up to $IGNITION_MAX, $WARMUP warm-up each; every run copies the root (~200 MB) first, untimed" >&2
 
+BASELINE_ARGS=()
+[[ -n ${BENCH_BASELINE:-} ]] && BASELINE_ARGS=(--baseline "$BENCH_BASELINE" --baseline-max "${BENCH_BASELINE_MAX:-1000000}")
 node bench/apply-bench.mjs --root "$ROOT" --copies "$COPIES" --ignition "$IGNITION" \
-  --out "$RESULTS" --warmup "$WARMUP" "${CONFIGS[@]}"
+  --out "$RESULTS" --warmup "$WARMUP" "${BASELINE_ARGS[@]}" "${CONFIGS[@]}"
