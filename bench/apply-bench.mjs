@@ -20,7 +20,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { cpus, release, type } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TYPICAL, big, expectations } from './apply-gen.mjs';
+import { TYPICAL, big, expectations, manyFiles } from './apply-gen.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(BENCH, '..');
@@ -37,10 +37,13 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--ignition') opt.ignition = argv[++i];
   else if (a === '--out') opt.out = argv[++i];
   else if (a === '--warmup') opt.warmup = Number(argv[++i]);
+  else if (a === '--baseline') opt.baseline = resolve(argv[++i]);
+  else if (a === '--baseline-max') opt.baselineMax = Number(argv[++i]);
   else if (a === '--config') {
     const [name, flint, ign, spec, runs] = argv.slice(i + 1, i + 6);
     i += 5;
-    opt.configs.push({ name, flint: resolve(flint), ign: resolve(ign), spec, runs: Number(runs) });
+    // IGN "-": flint alone (Ignition would take too long at this size; the table says so).
+    opt.configs.push({ name, flint: resolve(flint), ign: ign === '-' ? undefined : resolve(ign), spec, runs: Number(runs) });
   } else throw new Error(`apply-bench: unknown argument ${a}`);
 }
 for (const k of ['root', 'copies', 'ignition', 'out']) if (!opt[k]) throw new Error(`apply-bench: --${k} is required`);
@@ -50,6 +53,8 @@ function specOf(s) {
   if (s === 'typical') return TYPICAL;
   const m = /^big:(\d+)$/.exec(s);
   if (m) return big(Number(m[1]));
+  const f = /^files:(\d+)$/.exec(s);
+  if (f) return manyFiles(Number(f[1]));
   throw new Error(`apply-bench: unknown SPEC ${s}`);
 }
 for (const c of opt.configs) c.expect = expectations(specOf(c.spec));
@@ -100,9 +105,9 @@ function timed(cmd, args, env, log) {
   return { ms, kib, cpu: (user + sys) * 1000, status: r.status ?? r.signal };
 }
 
-function runFlint(cfg, copy) {
+function runFlint(cfg, copy, bin = join(REPO, 'dist/flint.mjs')) {
   const log = join(copy.parent, 'flint.log');
-  const t = timed(process.execPath, [join(REPO, 'dist/flint.mjs'), 'apply', '--root', copy.root, cfg.flint], { PATH: SBIN_PATH, LC_ALL: 'C' }, log);
+  const t = timed(process.execPath, [bin, 'apply', '--root', copy.root, cfg.flint], { PATH: SBIN_PATH, LC_ALL: 'C' }, log);
   return { ...t, log };
 }
 
@@ -189,17 +194,29 @@ const median = (xs) => {
 };
 
 // ---- the runs -----------------------------------------------------------------------------
-const TOOLS = { flint: runFlint, ignition: runIgnition };
+// "flint-before": another build of flint (--baseline, e.g. the main branch's), timed in
+// the same rounds, so a change is measured side by side with what it changes.
+const TOOLS = { flint: runFlint, ignition: runIgnition, 'flint-before': (cfg, copy) => runFlint(cfg, copy, opt.baseline) };
+// Copies are deleted at the end, not after each run: on an ext4 without a journal (this
+// VM's disk), inodes freed in the last 30 s (dirty_expire) are skipped one by one when
+// new ones are allocated (ext4 recently_deleted()), and 200 MB just deleted made every
+// file the next tool created cost 0.5 ms of kernel time (perf: find_inode_bit).
+const toDelete = [];
+process.on('exit', () => {
+  for (const p of toDelete) rmSync(p, { recursive: true, force: true });
+});
 let counter = 0;
 const rows = [];
 const sanityResults = {};
 for (const cfg of opt.configs) {
-  const results = { flint: [], ignition: [] };
+  const results = { flint: [], ignition: [], 'flint-before': [] };
   const total = opt.warmup + cfg.runs;
   for (let k = 0; k < total; k++) {
     const warm = k < opt.warmup;
     // Alternate who goes first, so neither tool always runs right after the other's rm + sync.
-    const order = k % 2 === 0 ? ['flint', 'ignition'] : ['ignition', 'flint'];
+    const withBaseline = opt.baseline !== undefined && (opt.baselineMax === undefined || Math.max(cfg.expect.users.length, cfg.expect.files.length) <= opt.baselineMax);
+    const order = (k % 2 === 0 ? ['flint', 'ignition', 'flint-before'] : ['flint-before', 'ignition', 'flint'])
+      .filter((t) => (t !== 'ignition' || cfg.ign !== undefined) && (t !== 'flint-before' || withBaseline));
     for (const tool of order) {
       const copy = freshCopy(tool, ++counter);
       const r = TOOLS[tool](cfg, copy);
@@ -213,20 +230,22 @@ for (const cfg of opt.configs) {
       }
       if (!sanityResults[`${cfg.name}/${tool}`]) sanityResults[`${cfg.name}/${tool}`] = sanity(copy.root, cfg);
       if (!warm) results[tool].push({ ms: r.ms, kib: r.kib, cpu: r.cpu, users: c.users, ...(r.stages ? { stages: r.stages } : {}) });
-      rmSync(copy.parent, { recursive: true, force: true });
+      toDelete.push(copy.parent);
     }
     process.stderr.write(`apply-bench: ${cfg.name}: ${warm ? `warm-up ${k + 1}/${opt.warmup}` : `round ${k + 1 - opt.warmup}/${cfg.runs}`}` +
-      (warm ? '\n' : `  flint ${results.flint.at(-1).ms.toFixed(0)} ms, ignition ${results.ignition.at(-1).ms.toFixed(0)} ms\n`));
+      (warm ? '\n' : `  ${order.map((t) => `${t} ${results[t].at(-1).ms.toFixed(0)} ms`).join(', ')}\n`));
   }
   const summary = {};
-  for (const tool of ['flint', 'ignition']) {
+  for (const tool of ['flint', 'flint-before', 'ignition'].filter((t) => results[t].length > 0)) {
     const ms = results[tool].map((x) => x.ms);
     const kib = results[tool].map((x) => x.kib);
     summary[tool] = {
       config: cfg.name,
       tool,
-      config_file: cfg[tool === 'flint' ? 'flint' : 'ign'].slice(REPO.length + 1),
+      config_file: cfg[tool === 'ignition' ? 'ign' : 'flint'].slice(REPO.length + 1),
+      ...(tool === 'flint-before' ? { build: opt.baseline } : {}),
       users: cfg.expect.users.length,
+      files: cfg.expect.files.length,
       runs: ms.length,
       median_ms: median(ms),
       min_ms: Math.min(...ms),
@@ -248,9 +267,13 @@ for (const cfg of opt.configs) {
         : {}),
     };
   }
-  summary.flint.ratio_flint_over_ignition = summary.flint.median_ms / summary.ignition.median_ms;
-  summary.ignition.ratio_flint_over_ignition = summary.flint.ratio_flint_over_ignition;
-  rows.push(summary.flint, summary.ignition);
+  if (summary.ignition !== undefined) {
+    summary.flint.ratio_flint_over_ignition = summary.flint.median_ms / summary.ignition.median_ms;
+    summary.ignition.ratio_flint_over_ignition = summary.flint.ratio_flint_over_ignition;
+    if (summary['flint-before'] !== undefined) summary['flint-before'].ratio_flint_over_ignition = summary['flint-before'].median_ms / summary.ignition.median_ms;
+  }
+  if (summary['flint-before'] !== undefined) summary.flint.ratio_over_before = summary.flint.median_ms / summary['flint-before'].median_ms;
+  rows.push(...['flint', 'flint-before', 'ignition'].map((t) => summary[t]).filter((r) => r !== undefined));
 }
 // ---- machine and output -------------------------------------------------------------------
 const firstLine = (file, args) => {
@@ -283,14 +306,15 @@ sh('mv', [`${opt.out}.tmp`, opt.out]);
 
 const f1 = (x) => x.toFixed(1);
 const lines = [
-  '| Config | Tool | Runs | Median (ms) | Min (ms) | Max (ms) | CPU, median (ms) | Peak RSS (MiB) | flint / Ignition |',
-  '|---|---|--:|--:|--:|--:|--:|--:|--:|',
+  '| Config | Tool | Runs | Median (ms) | Min (ms) | Max (ms) | CPU, median (ms) | Peak RSS (MiB) | flint / Ignition | flint / before |',
+  '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
 ];
 for (const r of rows) {
-  const label = `${r.config} (${r.users} users)`;
-  const ratio = r.tool === 'flint' ? `${r.ratio_flint_over_ignition.toFixed(2)}` : '1.00 (ref)';
-  const tool = r.tool === 'flint' ? '`flint apply`' : 'Ignition 2.14 (fetch-offline + files)';
-  lines.push(`| ${label} | ${tool} | ${r.runs} | ${f1(r.median_ms)} | ${f1(r.min_ms)} | ${f1(r.max_ms)} | ${r.cpu_median_ms.toFixed(0)} | ${f1(r.peak_rss_kib_max / 1024)} | ${ratio} |`);
+  const label = `${r.config} (${r.users > 0 ? `${r.users} users` : `${r.files} files`})`;
+  const ratio = r.tool === 'ignition' ? '1.00 (ref)' : r.ratio_flint_over_ignition !== undefined ? `${r.ratio_flint_over_ignition.toFixed(2)}` : 'Ignition not run';
+  const before = r.tool === 'flint' && r.ratio_over_before !== undefined ? r.ratio_over_before.toFixed(2) : r.tool === 'flint-before' ? '1.00 (ref)' : '';
+  const tool = r.tool === 'flint' ? '`flint apply`' : r.tool === 'flint-before' ? '`flint apply`, before (baseline build)' : 'Ignition 2.14 (fetch-offline + files)';
+  lines.push(`| ${label} | ${tool} | ${r.runs} | ${f1(r.median_ms)} | ${f1(r.min_ms)} | ${f1(r.max_ms)} | ${r.cpu_median_ms.toFixed(0)} | ${f1(r.peak_rss_kib_max / 1024)} | ${ratio} | ${before} |`);
 }
 console.log(lines.join('\n'));
 console.log('');

@@ -18,7 +18,12 @@
 # Environment:
 #   BENCH_RUNS_TYPICAL  timed runs per tool on the typical config (default 10)
 #   BENCH_RUNS_BIG      timed runs per tool on the big config (default 5)
-#   BENCH_BIG_USERS     users in the big config (default 500)
+#   BENCH_BIG_USERS     users in the big config; several sizes: "500 1000 5000" (default 500)
+#   BENCH_FILES         also a config of this many files (e.g. 5000; default none)
+#   BENCH_IGNITION_MAX  Ignition runs only on configs up to this many users (default 1000)
+#   BENCH_BASELINE      another flint build (its flint.mjs) timed in the same rounds, e.g.
+#                       the main branch's: the "flint / before" column
+#   BENCH_BASELINE_MAX  the baseline only on configs up to this many users or files
 #   BENCH_WARMUP        untimed runs per tool and config first (default 1)
 #   BENCH_COPIES        where the per-run copies go (default: next to the cached root,
 #                       ${FLINT_TEST_CACHE:-/var/cache/flint-test}/bench-copies); every
@@ -38,6 +43,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS_TYPICAL="${BENCH_RUNS_TYPICAL:-10}"
 RUNS_BIG="${BENCH_RUNS_BIG:-5}"
 BIG_USERS="${BENCH_BIG_USERS:-500}"
+MANY_FILES="${BENCH_FILES:-}"
+IGNITION_MAX="${BENCH_IGNITION_MAX:-1000}"
 WARMUP="${BENCH_WARMUP:-1}"
 IGNITION="${IGNITION:-/usr/lib/dracut/modules.d/30ignition/ignition}"
 CACHE="${FLINT_TEST_CACHE:-/var/cache/flint-test}"
@@ -91,22 +98,39 @@ for c in "$COPIES"/flint-* "$COPIES"/ignition-* "$COPIES"/stub-*; do
   if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$c"; fi
 done
 
-node bench/apply-gen.mjs big "$BIG_USERS" >/dev/null
-BIG_FLINT="bench/generated/big-apply-$BIG_USERS.flint.yaml"
-BIG_IGN="bench/generated/big-apply-$BIG_USERS.ign"
 TYP_FLINT=bench/peers/typical-apply.flint.yaml
 TYP_IGN=bench/peers/typical-apply.ign
+CONFIGS=(--config typical "$TYP_FLINT" "$TYP_IGN" typical "$RUNS_TYPICAL")
+FLINT_FILES=("$TYP_FLINT")
+IGN_FILES=("$TYP_IGN")
+# One "big" row per size; Ignition only up to IGNITION_MAX users (its useradd
+# rewrites every account file per user, so its time grows with the square of the users).
+add_config() { # NAME SPEC FLINT IGN N
+  local ign="$4"
+  (( $5 > IGNITION_MAX )) && ign=-
+  CONFIGS+=(--config "$1" "$3" "$ign" "$2" "$RUNS_BIG")
+  FLINT_FILES+=("$3")
+  [[ $ign == - ]] || IGN_FILES+=("$ign")
+}
+for n in $BIG_USERS; do
+  node bench/apply-gen.mjs big "$n" >/dev/null
+  add_config "big-$n" "big:$n" "bench/generated/big-apply-$n.flint.yaml" "bench/generated/big-apply-$n.ign" "$n"
+done
+for n in $MANY_FILES; do
+  node bench/apply-gen.mjs files "$n" >/dev/null
+  add_config "files-$n" "files:$n" "bench/generated/files-apply-$n.flint.yaml" "bench/generated/files-apply-$n.ign" 0
+done
 
 # Every config must be valid for its own tool before anything is timed.
-for f in "$TYP_FLINT" "$BIG_FLINT"; do node dist/flint.mjs validate "$f" >/dev/null || die "flint validate $f failed"; done
+for f in "${FLINT_FILES[@]}"; do node dist/flint.mjs validate "$f" >/dev/null || die "flint validate $f failed"; done
 if command -v ignition-validate >/dev/null; then
-  for f in "$TYP_IGN" "$BIG_IGN"; do ignition-validate "$f" || die "ignition-validate $f failed"; done
+  for f in "${IGN_FILES[@]}"; do ignition-validate "$f" || die "ignition-validate $f failed"; done
 fi
 
 echo "bench: root $ROOT; copies in $COPIES ($(findmnt -n -o FSTYPE -T "$COPIES"))" >&2
-echo "bench: typical x$RUNS_TYPICAL, big ($BIG_USERS users) x$RUNS_BIG, $WARMUP warm-up each; every run copies the root (~200 MB) first, untimed" >&2
+echo "bench: typical x$RUNS_TYPICAL, big (users: $BIG_USERS; files: ${MANY_FILES:-none}) x$RUNS_BIG, Ignition up to $IGNITION_MAX, $WARMUP warm-up each; every run copies the root (~200 MB) first, untimed" >&2
 
+BASELINE_ARGS=()
+[[ -n ${BENCH_BASELINE:-} ]] && BASELINE_ARGS=(--baseline "$BENCH_BASELINE" --baseline-max "${BENCH_BASELINE_MAX:-1000000}")
 node bench/apply-bench.mjs --root "$ROOT" --copies "$COPIES" --ignition "$IGNITION" \
-  --out "$RESULTS" --warmup "$WARMUP" \
-  --config typical "$TYP_FLINT" "$TYP_IGN" typical "$RUNS_TYPICAL" \
-  --config big "$BIG_FLINT" "$BIG_IGN" "big:$BIG_USERS" "$RUNS_BIG"
+  --out "$RESULTS" --warmup "$WARMUP" "${BASELINE_ARGS[@]}" "${CONFIGS[@]}"

@@ -42,6 +42,12 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
   }
 
   let result: ProvisionResult;
+  // Progress lines go out in chunks: one write(2) per line was a tenth of applying 500 users.
+  let pending: string[] = [];
+  const flushProgress = () => {
+    if (pending.length > 0) io.err(pending.join('\n'));
+    pending = [];
+  };
   try {
     result = await provision({
       root,
@@ -49,9 +55,13 @@ export async function runPlanOrApply(argv: readonly string[], io: Output, apply:
       apply,
       facts,
       ...(ca !== undefined ? { ca } : {}),
-      progress: json ? undefined : (done, total, p) => io.err(`  [${done}/${total}] ${p.change === 'create' ? 'created' : 'changed'} ${p.action.path}`),
+      progress: json ? undefined : (done, total, p) => {
+        pending.push(`  [${done}/${total}] ${p.change === 'create' ? 'created' : 'changed'} ${p.action.path}`);
+        if (pending.length >= 256 || done === total) flushProgress();
+      },
     });
   } catch (e) {
+    flushProgress();
     if (e instanceof ApplyError) {
       if (json) io.out(JSON.stringify({ ok: false, stage: 'apply', error: e.message, path: e.path }, null, 2));
       else io.err(`flint: apply failed: ${e.message}`);

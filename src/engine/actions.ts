@@ -15,7 +15,14 @@ interface Base {
 }
 
 export type Action =
-  | (Base & { kind: 'file'; data: Buffer; mode: number; uid: number; gid: number; /** never shown in a diff */ secret?: boolean })
+  | (Base & {
+      kind: 'file'; data: Buffer; mode: number; uid: number; gid: number; /** never shown in a diff */ secret?: boolean;
+      /**
+       * The content is being made while planning and applying go on (host keys): `data`
+       * is empty until the plan's `pending` settles; the file is written in any case.
+       */
+      later?: boolean;
+    })
   | (Base & { kind: 'dir'; mode: number; uid: number; gid: number })
   | (Base & { kind: 'symlink'; target: string; uid: number; gid: number })
   | (Base & { kind: 'hardlink'; target: string })

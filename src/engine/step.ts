@@ -109,6 +109,11 @@ export interface StepOutput {
   /** Facts for later steps: exactly those the step declares in `provides`. */
   provides?: Provided[];
   effects?: Effect[];
+  /**
+   * Work still going on (host keys being made in the thread pool): when it settles, it
+   * has filled in the data of the actions marked `later` and its facts in the report.
+   */
+  pending?: Promise<void>;
 }
 
 /** A step after its `prepare`: the plan, and what to undo when the plan is not applied. */

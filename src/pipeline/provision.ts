@@ -20,7 +20,7 @@ import { TargetRoot } from '../target/root.js';
 import { Journal } from '../transaction/journal.js';
 import { applyOpen } from '../engine/apply.js';
 import type { ApplyProgress } from '../engine/apply.js';
-import { planSteps } from '../engine/plan.js';
+import { planSteps, settlePlan } from '../engine/plan.js';
 import type { Effect, EffectRun, Environment, StepContext } from '../engine/step.js';
 import type { Plan, Planner } from '../engine/plan.js';
 import { writeReport } from '../engine/report.js';
@@ -90,7 +90,10 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   if (plan.problems.length > 0 || !req.apply) await prepared.release();
   if (plan.problems.length > 0) return { ok: false, stage: 'plan', plan, diagnostics: validation.diagnostics, loaded, ...extra };
   const hostExtra = host !== undefined ? { host } : {};
-  if (!req.apply) return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, config, ...extra, ...hostExtra };
+  if (!req.apply) {
+    await settlePlan(root, plan);
+    return { ok: true, plan, diagnostics: validation.diagnostics, applied: false, config, ...extra, ...hostExtra };
+  }
   const t0 = performance.now();
   let runs: EffectRun[];
   try {
@@ -175,6 +178,9 @@ async function applyPlan(root: TargetRoot, plan: Plan, progress: ApplyProgress |
   try {
     await phase('environment');
     await phase('disks');
+    // Host keys were being made since planning, beside the disks' work; the files'
+    // transaction needs them (a slow machine waits here for the rest of the RSA key).
+    await settlePlan(root, plan);
     const journal = applyOpen(root, plan.planned, progress);
     try {
       await phase('after-files');

@@ -11,3 +11,11 @@ export function nodeCrypto(): typeof import('node:crypto') {
   crypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   return crypto;
 }
+
+let childProcess: typeof import('node:child_process') | undefined;
+
+/** node:child_process (it loads node:net and the streams): only when a program is run. */
+export function nodeChildProcess(): typeof import('node:child_process') {
+  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return childProcess;
+}

@@ -28,6 +28,22 @@ export type Entry =
 
 export class TargetRoot {
   readonly root: string;
+  /**
+   * Host paths that were real folders (not links) when resolve() met them. Resolving
+   * every path component by component costs one lstat per component, and planning a
+   * fleet of users resolves /home/NAME/... many times. Only a removal can turn a folder
+   * into something else through this class (a file, link or hard link is never put
+   * where a folder is: writeFile, symlink and hardlink refuse), so remove() forgets
+   * them all; so does forget(), for changes made behind this object's back (the
+   * journal's restore, programs run in the target).
+   */
+  private readonly knownDirs = new Set<string>();
+  /**
+   * Host paths that were missing when resolve() met them on the way to a deeper path
+   * (the new homes while planning). Anything this class creates may fill one, so every
+   * write forgets them all.
+   */
+  private readonly knownMissing = new Set<string>();
 
   constructor(root: string) {
     const st = lstatSync(root, { throwIfNoEntry: false });
@@ -53,7 +69,15 @@ export class TargetRoot {
       }
       const isLast = todo.length === 0;
       const host = this.hostOf([...cur, comp]);
+      // The last component is looked at only when it is to be followed; a folder met on
+      // the way is remembered (see knownDirs).
+      if ((isLast && !followLast) || this.knownDirs.has(host) || (!isLast && this.knownMissing.has(host))) {
+        cur.push(comp);
+        continue;
+      }
       const st = lstatSync(host, { throwIfNoEntry: false });
+      if (st?.isDirectory() && !isLast) this.knownDirs.add(host);
+      if (st === undefined && !isLast) this.knownMissing.add(host);
       if (st?.isSymbolicLink() && (!isLast || followLast)) {
         if (++hops > MAX_HOPS) throw new TargetError(`too many symbolic links resolving ${path}`, path);
         const link = readlinkSync(host);
@@ -65,6 +89,12 @@ export class TargetRoot {
       cur.push(comp);
     }
     return this.hostOf(cur);
+  }
+
+  /** Forget what resolve() learnt about folders (see knownDirs). */
+  forget(): void {
+    this.knownDirs.clear();
+    this.knownMissing.clear();
   }
 
   /** The target path a host path inside the root stands for. */
@@ -110,9 +140,10 @@ export class TargetRoot {
 
   /** Write a regular file atomically, replacing whatever is at the path (a symlink there is replaced, not followed). */
   writeFile(path: string, data: Buffer, mode: number, uid: number, gid: number): void {
+    this.knownMissing.clear();
     const host = this.resolve(path);
     const dir = host.slice(0, host.lastIndexOf('/')) || '/';
-    const tmp = `${dir}/.flint-${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
+    const tmp = tempBeside(host);
     const fd = openSync(tmp, 'wx', 0o600);
     try {
       let off = 0;
@@ -137,13 +168,32 @@ export class TargetRoot {
   }
 
   /** Create a folder, or set mode and owner of an existing one. */
-  mkdir(path: string, mode: number, uid: number, gid: number): void {
+  mkdir(path: string, mode: number, uid: number, gid: number, sync = true, fresh = false): void {
+    this.knownMissing.clear();
     const host = this.resolve(path);
-    const st = lstatSync(host, { throwIfNoEntry: false });
-    if (st && !st.isDirectory()) throw new TargetError(`${path} exists in the target and is not a folder`, path);
-    if (!st) {
-      mkdirSync(host, { mode: 0o700 });
-      fsyncDir(parentOf(host));
+    // fresh: the caller made the folder above in this run, so nothing should be here:
+    // mkdir is tried without a look first (the journal's own folders, /var/lib/flint,
+    // are the exception: EEXIST, then as usual).
+    let made = false;
+    if (fresh) {
+      try {
+        mkdirSync(host, { mode: 0o700 });
+        made = true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+    if (!made) {
+      const st = lstatSync(host, { throwIfNoEntry: false });
+      if (st && !st.isDirectory()) throw new TargetError(`${path} exists in the target and is not a folder`, path);
+      if (!st) {
+        mkdirSync(host, { mode: 0o700 });
+        made = true;
+      }
+    }
+    if (made) {
+      this.knownDirs.add(host);
+      if (sync) fsyncDir(parentOf(host));
     }
     chownSync(host, uid, gid);
     chmodSync(host, mode);
@@ -151,10 +201,11 @@ export class TargetRoot {
 
   /** Replace whatever is at `path` with a symlink. */
   symlink(path: string, target: string, uid: number, gid: number): void {
+    this.knownMissing.clear();
     const host = this.resolve(path);
     const st = lstatSync(host, { throwIfNoEntry: false });
     if (st?.isDirectory()) throw new TargetError(`${path} is a folder in the target; refusing to replace it with a link`, path);
-    const tmp = `${parentOf(host)}/.flint-${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
+    const tmp = tempBeside(host);
     symlinkSync(target, tmp);
     lchownSync(tmp, uid, gid);
     renameSync(tmp, host);
@@ -162,25 +213,92 @@ export class TargetRoot {
   }
 
   /** A hard link at `path` to the existing file `target` (both inside the root). */
-  hardlink(path: string, target: string): void {
+  hardlink(path: string, target: string, sync = true): void {
+    this.knownMissing.clear();
     const host = this.resolve(path);
     const to = this.resolve(target);
     const st = lstatSync(to, { throwIfNoEntry: false });
     if (!st || st.isDirectory()) throw new TargetError(`the hard link target ${target} does not exist in the target or is a folder`, target);
-    const tmp = `${parentOf(host)}/.flint-${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
+    const tmp = tempBeside(host);
     linkSync(to, tmp);
     renameSync(tmp, host);
-    fsyncDir(parentOf(host));
+    if (sync) fsyncDir(parentOf(host));
   }
 
   /** Remove a file, symlink or empty folder; nothing when missing. */
-  remove(path: string): void {
+  remove(path: string, sync = true): void {
     const host = this.resolve(path);
     const st = lstatSync(host, { throwIfNoEntry: false });
     if (!st) return;
-    if (st.isDirectory()) rmdirSync(host);
-    else unlinkSync(host);
-    fsyncDir(parentOf(host));
+    if (st.isDirectory()) {
+      rmdirSync(host);
+      this.knownDirs.clear();
+    } else unlinkSync(host);
+    if (sync) fsyncDir(parentOf(host));
+  }
+
+  /**
+   * The first half of writeFile: the content in a temp file beside `path`, owner and
+   * mode set, not synced and not yet in place. The caller makes it durable (one sync
+   * for many, see engine/apply.ts) and then calls commitStaged.
+   *
+   * fresh: the folder was made in this run (it is journaled as missing, so a rollback
+   * removes it whole): the file goes straight to its path, with no temp file and no
+   * rename; `tmp` is then the path itself. Nothing was there, and what is written
+   * below a folder that did not exist is never a half-replaced old version.
+   */
+  stageFile(path: string, data: Buffer, mode: number, uid: number, gid: number, fresh = false): Staged {
+    this.knownMissing.clear();
+    const host = this.resolve(path);
+    if (!fresh && lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) throw new TargetError(`${path} is a folder in the target; refusing to replace it with a file`, path);
+    const tmp = fresh ? host : tempBeside(host);
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      fchownSync(fd, uid, gid);
+      // After chown: chown clears setuid/setgid bits.
+      fchmodSync(fd, mode);
+    } catch (e) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    closeSync(fd);
+    return { path, host, tmp, fresh };
+  }
+
+  /** The first half of symlink: a temp link beside `path` (see stageFile). */
+  stageSymlink(path: string, target: string, uid: number, gid: number, fresh = false): Staged {
+    this.knownMissing.clear();
+    const host = this.resolve(path);
+    if (!fresh && lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) throw new TargetError(`${path} is a folder in the target; refusing to replace it with a link`, path);
+    const tmp = fresh ? host : tempBeside(host);
+    symlinkSync(target, tmp);
+    lchownSync(tmp, uid, gid);
+    return { path, host, tmp, fresh };
+  }
+
+  /**
+   * The second half: the temp file renamed over `path`, not synced. False (and the temp
+   * file removed) when `path` no longer resolves to where it was staged, because an
+   * action between the two halves replaced a link on its way: the caller then writes
+   * it again where it now leads.
+   */
+  commitStaged(s: Staged): boolean {
+    this.knownMissing.clear();
+    if (s.tmp === s.host) return true; // written in place (fresh)
+    if (this.resolve(s.path) !== s.host) {
+      rmSync(s.tmp, { force: true });
+      return false;
+    }
+    const existing = s.fresh ? undefined : lstatSync(s.host, { throwIfNoEntry: false });
+    if (existing?.isDirectory()) {
+      rmSync(s.tmp, { force: true });
+      throw new TargetError(`${s.path} is a folder in the target; refusing to replace it`, s.path);
+    }
+    renameSync(s.tmp, s.host);
+    return true;
   }
 
   /** Device and inode of a path (final symlink not followed), to tell hard links apart. */
@@ -194,6 +312,25 @@ export class TargetRoot {
     utimesSync(this.resolve(path), atimeMs / 1000, mtimeMs / 1000);
   }
 }
+
+/** A file or link written beside its path and not yet renamed into place (TargetRoot.stageFile). */
+export interface Staged {
+  path: string;
+  host: string;
+  tmp: string;
+  /** Its folder was made in this run: nothing else can be at the path. */
+  fresh: boolean;
+}
+
+/** A temp name in the folder of `host`; the journal's restore removes leftovers of this pattern. */
+function tempBeside(host: string): string {
+  // A random prefix per process and a counter: unique without a random draw per file
+  // (open 'wx' would refuse a name that exists anyway).
+  tempPrefix ??= nodeCrypto().randomBytes(3).toString('hex');
+  return `${parentOf(host)}/.flint-${tempPrefix}${(tempCounter++ & 0xffffff).toString(16).padStart(6, '0')}.tmp`;
+}
+let tempPrefix: string | undefined;
+let tempCounter = 0;
 
 export function entryAt(host: string): Entry {
   const st = lstatSync(host, { throwIfNoEntry: false });

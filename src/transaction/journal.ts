@@ -17,8 +17,14 @@
  * crash before the header is written, or after the journal is removed but before
  * those folders are, would otherwise leave them behind with nothing that says whose
  * they are.
+ *
+ * Two ways to record: record() writes and syncs one path's prior state at a time;
+ * recordAll() writes all of them and syncs once (engine/apply.ts says why that is as
+ * safe). A restore puts back only what differs from the prior state, so a path that
+ * was recorded but never touched is left as it is (its inode, its hard links).
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { syncWritten } from '../target/sync.js';
 import { entryAt, fsyncDir, parentOf } from '../target/root.js';
 import type { TargetRoot } from '../target/root.js';
 
@@ -37,6 +43,8 @@ interface Prior {
   mtimeMs?: number;
   target?: string;
   blob?: number;
+  /** Bytes of the blob (recordAll): a blob cut short by a crash is never restored from. */
+  size?: number;
 }
 
 interface Header {
@@ -54,8 +62,13 @@ export class Journal {
     private readonly header: Header,
   ) {}
 
-  /** Start a transaction. Fails when an unfinished journal exists: call recover() first. */
-  static begin(root: TargetRoot): Journal {
+  /**
+   * Start a transaction. Fails when an unfinished journal exists: call recover() first.
+   * `batched`: the header and the folders are synced by recordAll(), not here (the
+   * note naming folders made for the journal still is: it must be on the disk before
+   * they are).
+   */
+  static begin(root: TargetRoot, batched = false): Journal {
     const created: string[] = [];
     for (const p of ['/var', '/var/lib', '/var/lib/flint', JOURNAL]) {
       if (root.entry(p).type === 'missing') created.push(p);
@@ -70,42 +83,92 @@ export class Journal {
     }
     for (const p of created) {
       mkdirSync(root.resolve(p), { mode: p === JOURNAL ? 0o700 : 0o755 });
-      fsyncDir(parentOf(root.resolve(p)));
+      if (!batched) fsyncDir(parentOf(root.resolve(p)));
     }
     mkdirSync(`${dir}/blobs`, { recursive: true, mode: 0o700 });
     const header: Header = { created };
+    const journal = new Journal(root, dir, header);
+    if (batched) {
+      writeFileSync(`${dir}/header.json`, JSON.stringify(header), { mode: 0o600 });
+      writeFileSync(`${dir}/entries`, '', { mode: 0o600 });
+      journal.unsynced = created.map((p) => parentOf(root.resolve(p)));
+      return journal;
+    }
     writeSynced(`${dir}/header.json`, JSON.stringify(header));
     writeSynced(`${dir}/entries`, '');
     fsyncDir(dir);
-    return new Journal(root, dir, header);
+    return journal;
+  }
+
+  /** Folders of a batched begin() whose new entries recordAll() must sync. */
+  private unsynced: string[] = [];
+
+  /**
+   * Record the prior state of every path (those recorded already are skipped), then
+   * make the journal durable at one sync point. Nothing of the target may change
+   * before this returns.
+   */
+  recordAll(paths: readonly string[]): void {
+    const lines: string[] = [];
+    const blobs: string[] = [];
+    // Below a path recorded as missing nothing exists either (nothing has changed yet).
+    const missing = new Set<string>();
+    for (const path of paths) {
+      if (this.recorded.has(path)) continue;
+      this.recorded.add(path);
+      if (missing.has(parentOf(path))) {
+        missing.add(path);
+        lines.push(JSON.stringify({ path, type: 'missing' } satisfies Prior) + '\n');
+        continue;
+      }
+      const host = this.root.resolve(path);
+      const prior = this.priorOf(path, host, (blob) => {
+        const file = `${this.dir}/blobs/${blob}`;
+        // The kernel copies (or clones) it; the content is not read into memory again.
+        copyFileSync(host, file);
+        blobs.push(file);
+        return lstatSync(file).size;
+      });
+      if (prior.type === 'missing') missing.add(path);
+      lines.push(JSON.stringify(prior) + '\n');
+    }
+    const entries = `${this.dir}/entries`;
+    if (lines.length > 0) appendFileSync(entries, lines.join(''));
+    syncWritten({
+      files: [...blobs, entries, `${this.dir}/header.json`],
+      dirs: [...this.unsynced, this.dir, `${this.dir}/blobs`],
+    });
+    this.unsynced = [];
+  }
+
+  private priorOf(path: string, host: string, saveBlob: (blob: number) => number | undefined): Prior {
+    const e = entryAt(host);
+    switch (e.type) {
+      case 'missing':
+        return { path, type: 'missing' };
+      case 'file': {
+        const blob = this.blobs++;
+        const size = saveBlob(blob);
+        const st = lstatSync(host);
+        return { path, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, blob, ...(size !== undefined ? { size } : {}) };
+      }
+      case 'dir':
+        return { path, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid };
+      case 'symlink':
+        return { path, type: 'symlink', target: e.target, uid: e.uid, gid: e.gid };
+      default:
+        throw new Error(`${path} is a device, socket or pipe in the target; flint does not replace those`);
+    }
   }
 
   /** Record the prior state of a target path, once per transaction. */
   record(path: string): void {
     if (this.recorded.has(path)) return;
     const host = this.root.resolve(path);
-    const e = entryAt(host);
-    let prior: Prior;
-    switch (e.type) {
-      case 'missing':
-        prior = { path, type: 'missing' };
-        break;
-      case 'file': {
-        const blob = this.blobs++;
-        writeSynced(`${this.dir}/blobs/${blob}`, readFileSync(host));
-        const st = lstatSync(host);
-        prior = { path, type: 'file', mode: e.mode, uid: e.uid, gid: e.gid, atimeMs: st.atimeMs, mtimeMs: st.mtimeMs, blob };
-        break;
-      }
-      case 'dir':
-        prior = { path, type: 'dir', mode: e.mode, uid: e.uid, gid: e.gid };
-        break;
-      case 'symlink':
-        prior = { path, type: 'symlink', target: e.target, uid: e.uid, gid: e.gid };
-        break;
-      default:
-        throw new Error(`${path} is a device, socket or pipe in the target; flint does not replace those`);
-    }
+    const prior = this.priorOf(path, host, (blob) => {
+      writeSynced(`${this.dir}/blobs/${blob}`, readFileSync(host));
+      return undefined;
+    });
     const fd = openSync(`${this.dir}/entries`, 'a');
     try {
       appendFileSync(fd, JSON.stringify(prior) + '\n');
@@ -155,6 +218,8 @@ export class Journal {
 }
 
 function restore(root: TargetRoot, dir: string): number {
+  // What was learnt about folders may be wrong now (an apply, or a crash, was between).
+  root.forget();
   const text = existsSync(`${dir}/entries`) ? readFileSync(`${dir}/entries`, 'utf8') : '';
   // A line cut short by a crash was never followed by its action: skip it.
   const priors: Prior[] = [];
@@ -178,14 +243,19 @@ function restore(root: TargetRoot, dir: string): number {
 
 function restoreOne(root: TargetRoot, dir: string, p: Prior): void {
   const now = root.entry(p.path);
+  if (unchanged(root, dir, p, now)) return;
   switch (p.type) {
     case 'missing':
       if (now.type === 'dir') rmSync(root.resolve(p.path), { recursive: true, force: true });
       else if (now.type !== 'missing') root.remove(p.path);
       break;
     case 'file': {
+      const blob = readFileSync(`${dir}/blobs/${p.blob}`);
+      // Only possible if the journal was not durable when the path was changed, which
+      // the order of apply rules out; refuse rather than put back a truncated file.
+      if (p.size !== undefined && blob.length !== p.size) throw new Error(`the journal's copy of ${p.path} is incomplete (${blob.length} of ${p.size} bytes); not restoring it`);
       if (now.type === 'dir') rmSync(root.resolve(p.path), { recursive: true, force: true });
-      root.writeFile(p.path, readFileSync(`${dir}/blobs/${p.blob}`), p.mode!, p.uid!, p.gid!);
+      root.writeFile(p.path, blob, p.mode!, p.uid!, p.gid!);
       root.setTimes(p.path, p.atimeMs!, p.mtimeMs!);
       break;
     }
@@ -197,6 +267,28 @@ function restoreOne(root: TargetRoot, dir: string, p: Prior): void {
       if (now.type === 'dir') rmSync(root.resolve(p.path), { recursive: true, force: true });
       root.symlink(p.path, p.target!, p.uid!, p.gid!);
       break;
+  }
+}
+
+/**
+ * Whether the path is still as recorded (a path recorded by recordAll whose action never
+ * ran): same type, owner and mode, and for a file the same size, mtime and content.
+ */
+function unchanged(root: TargetRoot, dir: string, p: Prior, now: ReturnType<TargetRoot['entry']>): boolean {
+  switch (p.type) {
+    case 'missing':
+      return now.type === 'missing';
+    case 'dir':
+      return now.type === 'dir' && now.mode === p.mode && now.uid === p.uid && now.gid === p.gid;
+    case 'symlink':
+      return now.type === 'symlink' && now.target === p.target && now.uid === p.uid && now.gid === p.gid;
+    case 'file': {
+      if (now.type !== 'file' || now.mode !== p.mode || now.uid !== p.uid || now.gid !== p.gid || now.mtimeMs !== p.mtimeMs) return false;
+      const blobFile = `${dir}/blobs/${p.blob}`;
+      const blobSize = lstatSync(blobFile, { throwIfNoEntry: false })?.size;
+      if (now.size !== blobSize) return now.size === p.size && blobSize !== p.size; // a cut-short blob of an untouched file
+      return readFileSync(root.resolve(p.path)).equals(readFileSync(blobFile));
+    }
   }
 }
 

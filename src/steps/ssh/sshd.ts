@@ -147,10 +147,29 @@ const RSA_HOST_KEY_BITS = 3072; // ssh-keygen's default for RSA keys
  */
 export function generateHostKeys(comment: string): HostKey[] {
   const crypto = nodeCrypto();
-  const pairs = [
+  return hostKeysOf(comment, [
     { type: 'ed25519' as const, key: crypto.generateKeyPairSync('ed25519').privateKey },
     { type: 'rsa' as const, key: crypto.generateKeyPairSync('rsa', { modulusLength: RSA_HOST_KEY_BITS }).privateKey },
-  ];
+  ]);
+}
+
+/**
+ * The same keys, made in Node's thread pool, both types at once: the RSA key takes
+ * seconds on a slow machine (8 s under QEMU's TCG), and the rest of the apply goes on
+ * meanwhile. The private keys never leave this process.
+ */
+export async function generateHostKeysAsync(comment: string): Promise<HostKey[]> {
+  const crypto = nodeCrypto();
+  const make = (type: 'ed25519' | 'rsa') =>
+    new Promise<{ type: 'ed25519' | 'rsa'; key: import('node:crypto').KeyObject }>((resolve, reject) => {
+      const done = (err: Error | null, _pub: import('node:crypto').KeyObject, key: import('node:crypto').KeyObject) => (err ? reject(err) : resolve({ type, key }));
+      if (type === 'rsa') crypto.generateKeyPair('rsa', { modulusLength: RSA_HOST_KEY_BITS }, done);
+      else crypto.generateKeyPair('ed25519', {}, done);
+    });
+  return hostKeysOf(comment, await Promise.all([make('ed25519'), make('rsa')]));
+}
+
+function hostKeysOf(comment: string, pairs: ReadonlyArray<{ type: 'ed25519' | 'rsa'; key: import('node:crypto').KeyObject }>): HostKey[] {
   return pairs.map(({ type, key }) => {
     const line = opensshPublicKey(key, comment);
     const parsed = parseAuthorizedKey(line);

@@ -6,7 +6,7 @@
 import type { Action } from '../../engine/actions.js';
 import type { Problem, Step, StepContext, StepOutput } from '../../engine/step.js';
 import { ACCOUNTS } from '../users/step.js';
-import { generateHostKeys, mergeAuthorizedKeys, sshdDropin, SSHD_DROPIN_PATH } from './sshd.js';
+import { generateHostKeysAsync, mergeAuthorizedKeys, sshdDropin, SSHD_DROPIN_PATH } from './sshd.js';
 
 /** The comment flint puts on host keys it made: a later run recognises them and keeps them. */
 const HOST_KEY_COMMENT = 'root@flint-generated';
@@ -21,6 +21,8 @@ export const sshStep: Step = {
     const problems: Problem[] = [];
     const report: Record<string, unknown> = {};
     const { homes } = ctx.facts.get(ACCOUNTS);
+    let pending: Promise<void> | undefined;
+    let skelSsh: boolean | undefined;
     (config.users ?? []).forEach((u, i) => {
       const keys = u.ssh_authorized_keys ?? [];
       const h = homes.get(u.name);
@@ -28,13 +30,15 @@ export const sshStep: Step = {
       const sshDir = `${h.home}/.ssh`;
       const file = `${sshDir}/authorized_keys`;
       // A symlink here could make flint write another user's keys (or root's): refuse.
-      for (const p of [sshDir, file]) {
+      // (A home this plan makes has nothing in it yet, unless /etc/skel has an .ssh.)
+      const fresh = h.made === true && !(skelSsh ??= root.exists('/etc/skel/.ssh'));
+      for (const p of fresh ? [] : [sshDir, file]) {
         if (root.entry(p).type === 'symlink') {
           problems.push({ path: ['users', i, 'ssh_authorized_keys'], message: `${p} is a symbolic link in the target; flint does not write keys through it`, hint: 'remove the link from the image' });
           return;
         }
       }
-      const merged = mergeAuthorizedKeys(root.readText(file), keys);
+      const merged = mergeAuthorizedKeys(fresh ? undefined : root.readText(file), keys);
       actions.push({ kind: 'dir', path: sshDir, mode: 0o700, uid: h.uid, gid: h.gid, step: 'ssh', why: `SSH folder of ${u.name}` });
       actions.push({ kind: 'file', path: file, data: Buffer.from(merged.text), mode: 0o600, uid: h.uid, gid: h.gid, step: 'ssh', why: `authorized keys of ${u.name}` });
     });
@@ -45,12 +49,24 @@ export const sshStep: Step = {
       if (ssh.host_keys === 'generate') {
         const mine = ['ed25519', 'rsa'].every((t) => (root.readText(`/etc/ssh/ssh_host_${t}_key.pub`) ?? '').trimEnd().endsWith(HOST_KEY_COMMENT));
         if (!mine) {
-          const keys = generateHostKeys(HOST_KEY_COMMENT);
-          for (const k of keys) {
-            actions.push({ kind: 'file', path: k.privatePath, data: Buffer.from(k.privateKey), mode: 0o600, uid: 0, gid: 0, secret: true, step: 'ssh', why: `${k.type} host key` });
-            actions.push({ kind: 'file', path: k.publicPath, data: Buffer.from(k.publicKey), mode: 0o644, uid: 0, gid: 0, step: 'ssh', why: `${k.type} host key (public)` });
+          // Made in the thread pool while the rest is planned and applied (the storage
+          // step's disks, the other files); the apply waits for them before it writes
+          // any file (settlePlan), so they are journaled and committed with the rest.
+          const keyActions = new Map<string, Extract<Action, { kind: 'file' }>>();
+          for (const type of ['ed25519', 'rsa'] as const) {
+            const privatePath = `/etc/ssh/ssh_host_${type}_key`;
+            const priv: Extract<Action, { kind: 'file' }> = { kind: 'file', path: privatePath, data: Buffer.alloc(0), later: true, mode: 0o600, uid: 0, gid: 0, secret: true, step: 'ssh', why: `${type} host key` };
+            const pub: Extract<Action, { kind: 'file' }> = { kind: 'file', path: `${privatePath}.pub`, data: Buffer.alloc(0), later: true, mode: 0o644, uid: 0, gid: 0, step: 'ssh', why: `${type} host key (public)` };
+            keyActions.set(priv.path, priv).set(pub.path, pub);
+            actions.push(priv, pub);
           }
-          report.host_keys = keys.map((k) => ({ type: k.type, bits: k.bits, fingerprint: k.fingerprint }));
+          pending = generateHostKeysAsync(HOST_KEY_COMMENT).then((keys) => {
+            for (const k of keys) {
+              keyActions.get(k.privatePath)!.data = Buffer.from(k.privateKey);
+              keyActions.get(k.publicPath)!.data = Buffer.from(k.publicKey);
+            }
+            report.host_keys = keys.map((k) => ({ type: k.type, bits: k.bits, fingerprint: k.fingerprint }));
+          });
           // Any other host key the image shipped (ECDSA, DSA) would be shared by every
           // machine made from it: remove it; sshd then offers the new keys only.
           for (const name of root.list('/etc/ssh')) {
@@ -61,6 +77,6 @@ export const sshStep: Step = {
         }
       }
     }
-    return { actions, problems, warnings: [], report };
+    return { actions, problems, warnings: [], report, ...(pending !== undefined ? { pending } : {}) };
   },
 };

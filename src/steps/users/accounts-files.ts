@@ -164,6 +164,19 @@ function splitLines(text: string): string[] {
 export class Table<E> {
   private readonly lines: Line<E>[];
   private changed = false;
+  /*
+   * Indexes, so that a fleet of users costs no scan of the whole file per lookup: the
+   * entries in file order, the first line of each name, the line of each entry. Each
+   * is built when first needed and dropped by a change it cannot follow cheaply.
+   */
+  private entryList: E[] | undefined;
+  private byName: Map<string, Line<E>> | undefined;
+  private lineOf: Map<E, Line<E>> | undefined;
+  private nisAt: number | undefined;
+  /** Number columns of the entries (ids), by the function that reads them; a push extends them. */
+  private readonly columns = new Map<(e: E) => number, number[]>();
+  /** The comparator the lines are known to be in order by (see sortLines). */
+  private sortedBy: ((a: E | null, b: E | null) => number) | undefined;
 
   constructor(
     private readonly original: string | undefined,
@@ -178,23 +191,79 @@ export class Table<E> {
     }));
   }
 
-  /** All parsed entries, in file order (including any after NIS lines). */
-  entries(): E[] {
-    const out: E[] = [];
-    for (const l of this.lines) if (l.entry !== null) out.push(l.entry);
-    return out;
+  /** All parsed entries, in file order (including any after NIS lines). Read only: the table's own list. */
+  entries(): readonly E[] {
+    if (this.entryList === undefined) {
+      this.entryList = [];
+      for (const l of this.lines) if (l.entry !== null) this.entryList.push(l.entry);
+    }
+    return this.entryList;
+  }
+
+  /** fn of every entry, in file order (as entries().map(fn), without a new array per call). */
+  column(fn: (e: E) => number): readonly number[] {
+    const list = this.entries();
+    let c = this.columns.get(fn);
+    if (c === undefined) this.columns.set(fn, (c = list.map(fn)));
+    else for (let i = c.length; i < list.length; i++) c.push(fn(list[i]!));
+    return c;
+  }
+
+  private names(): Map<string, Line<E>> {
+    if (this.byName === undefined) {
+      this.byName = new Map();
+      for (const l of this.lines) if (l.entry !== null && !this.byName.has(this.nameOf(l.entry))) this.byName.set(this.nameOf(l.entry), l);
+    }
+    return this.byName;
+  }
+
+  /** Index of the first NIS line, or -1. */
+  private firstNis(): number {
+    this.nisAt ??= this.lines.findIndex((l) => isNisLine(l.raw));
+    return this.nisAt;
+  }
+
+  /** Drop the indexes that follow line order (after a removal, an insertion or a sort). */
+  /** Counts every change other than a push at the end (what resumable scans must know). */
+  generation = 0;
+
+  private reordered(): void {
+    this.generation++;
+    this.entryList = undefined;
+    this.byName = undefined;
+    this.nisAt = undefined;
+    this.columns.clear();
+    this.sortedBy = undefined;
+  }
+
+  /** A line added at the end: the indexes follow it. */
+  private pushed(line: Line<E>): void {
+    const last = this.lines[this.lines.length - 1];
+    if (this.sortedBy !== undefined && last !== undefined && this.sortedBy(last.entry, line.entry) > 0) this.sortedBy = undefined;
+    this.lines.push(line);
+    const e = line.entry!;
+    this.entryList?.push(e);
+    if (this.byName !== undefined && !this.byName.has(this.nameOf(e))) this.byName.set(this.nameOf(e), line);
+    this.lineOf?.set(e, line);
   }
 
   /** The first entry of that name, as getpwnam/getgrnam on a files database. */
   find(name: string): E | undefined {
-    for (const l of this.lines) if (l.entry !== null && this.nameOf(l.entry) === name) return l.entry;
-    return undefined;
+    return this.names().get(name)?.entry ?? undefined;
   }
 
   /** Mark an entry returned by find()/entries() as modified, so it is re-formatted. */
   touch(entry: E): void {
-    const line = this.lines.find((l) => l.entry === entry);
-    if (!line) throw new Error('internal error: entry not in table');
+    if (this.lineOf === undefined) {
+      this.lineOf = new Map();
+      for (const l of this.lines) if (l.entry !== null) this.lineOf.set(l.entry, l);
+    }
+    const line = this.lineOf.get(entry);
+    if (!line || line.entry !== entry) throw new Error('internal error: entry not in table');
+    // The caller changed the entry: what was derived from its fields is stale.
+    this.generation++;
+    this.columns.clear();
+    this.sortedBy = undefined;
     line.changed = true;
     this.changed = true;
   }
@@ -202,30 +271,40 @@ export class Table<E> {
   /** commonio_update: replace the entry of the same name in place, or insert before the first NIS line. */
   update(entry: E): void {
     const name = this.nameOf(entry);
-    const existing = this.lines.find((l) => l.entry !== null && this.nameOf(l.entry) === name);
+    const existing = this.names().get(name);
     if (existing) {
       existing.entry = entry;
       existing.changed = true;
+      this.generation++;
+      this.entryList = undefined;
+      this.columns.clear();
+      this.sortedBy = undefined;
+      this.lineOf?.set(entry, existing);
     } else {
       const line: Line<E> = { raw: null, entry, changed: true };
-      const nis = this.lines.findIndex((l) => isNisLine(l.raw));
-      if (nis >= 0) this.lines.splice(nis, 0, line);
-      else this.lines.push(line);
+      const nis = this.firstNis();
+      if (nis >= 0) {
+        this.lines.splice(nis, 0, line);
+        this.reordered();
+        this.lineOf?.set(entry, line);
+      } else this.pushed(line);
     }
     this.changed = true;
   }
 
   /** commonio_remove: drop the first entry of that name (its line goes from the file). */
   remove(name: string): void {
-    const i = this.lines.findIndex((l) => l.entry !== null && this.nameOf(l.entry) === name);
-    if (i < 0) return;
-    this.lines.splice(i, 1);
+    const line = this.names().get(name);
+    if (line === undefined) return;
+    this.lines.splice(this.lines.indexOf(line), 1);
+    if (line.entry !== null) this.lineOf?.delete(line.entry);
+    this.reordered();
     this.changed = true;
   }
 
   /** commonio_append: add at the very end. */
   append(entry: E): void {
-    this.lines.push({ raw: null, entry, changed: true });
+    this.pushed({ raw: null, entry, changed: true });
     this.changed = true;
   }
 
@@ -235,12 +314,24 @@ export class Table<E> {
    * Unparsed lines take part in the sort, as in shadow-utils.
    */
   sortLines(cmp: (a: E | null, b: E | null) => number): void {
-    let n = this.lines.findIndex((l) => isNisLine(l.raw));
+    let n = this.firstNis();
     if (n < 0) n = this.lines.length;
     if (n <= 1) return;
-    const head = mergeSortGlibc(this.lines.slice(0, n), (a, b) => cmp(a.entry, b.entry));
-    this.lines.splice(0, n, ...head);
     this.changed = true;
+    // Lines already in order (every neighbour pair cmp <= 0) come out of the merge sort
+    // as they went in: it takes from the left run while cmp <= 0. useradd sorts before
+    // every new user, and each new range sorts last, so this is the usual case.
+    // Known to be in order: sorted (or checked) before, and only pushes that keep the
+    // order since (NIS lines: none, or firstNis would not be the end).
+    if (this.sortedBy === cmp && n === this.lines.length) return;
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) sorted = cmp(this.lines[i - 1]!.entry, this.lines[i]!.entry) <= 0;
+    if (!sorted) {
+      const head = mergeSortGlibc(this.lines.slice(0, n), (a, b) => cmp(a.entry, b.entry));
+      this.lines.splice(0, n, ...head);
+      this.reordered();
+    }
+    if (n === this.lines.length) this.sortedBy = cmp;
   }
 
   isChanged(): boolean {

@@ -21,8 +21,22 @@
 
 export interface IdRange { min: number; max: number }
 
-function usable(id: number, used: ReadonlySet<number>): boolean {
-  return id !== 65535 && id !== 4294967295 && !used.has(id);
+/**
+ * Whether ids holds an id. The first few questions are answered by a scan; the set is
+ * made only when more come (a full range), so one new account costs no set of all ids.
+ */
+function usedIds(ids: readonly number[]): (id: number) => boolean {
+  let asked = 0;
+  let set: Set<number> | undefined;
+  return (id) => {
+    if (set === undefined && ++asked <= 4) return ids.includes(id);
+    set ??= new Set(ids);
+    return set.has(id);
+  };
+}
+
+function usable(id: number, used: (id: number) => boolean): boolean {
+  return id !== 65535 && id !== 4294967295 && !used(id);
 }
 
 export function findNewId(
@@ -34,7 +48,7 @@ export function findNewId(
   const { max } = range;
   const min = system && range.min === 0 ? 1 : range.min; // 0 is reserved for root
   if (max < min) return undefined;
-  const used = new Set(ids);
+  const used = usedIds(ids);
   if (preferred !== undefined) {
     const preferredMin = system ? 1 : min;
     if (preferred >= preferredMin && preferred <= max && usable(preferred, used)) return preferred;
@@ -72,19 +86,42 @@ export function findFreeSubRange(
   max: number,
   count: number,
 ): number | undefined {
-  if (min > max || count >= max || min + count - 1 > max) return undefined;
-  if (count === 0) return undefined;
-  let low = min;
-  for (const r of sorted) {
+  return scanFreeSubRange(sorted, min, max, count).found;
+}
+
+/** Where a findFreeSubRange walk stopped: ranges before `next` hold no hole, and `low` is the low end after them. */
+export interface SubRangeScan {
+  found: number | undefined;
+  next: number;
+  low: number;
+}
+
+/**
+ * findFreeSubRange, able to resume: with `from` (the state of an earlier walk of the
+ * same min, max and count over a list that has since only grown at its end), the
+ * ranges before from.next are not walked again; the answer is the same.
+ */
+export function scanFreeSubRange(
+  sorted: readonly SubRange[],
+  min: number,
+  max: number,
+  count: number,
+  from?: SubRangeScan,
+): SubRangeScan {
+  if (min > max || count >= max || min + count - 1 > max) return { found: undefined, next: 0, low: min };
+  if (count === 0) return { found: undefined, next: 0, low: min };
+  let low = from?.low ?? min;
+  for (let i = from?.next ?? 0; i < sorted.length; i++) {
+    const r = sorted[i]!;
     const first = r.start;
     const last = first + r.count - 1;
     // Top end of the hole before this range; ids after max are not handed out.
     const high = Math.min(first, max + 1);
-    if (high > low && high - low >= count) return low;
+    if (high > low && high - low >= count) return { found: low, next: i, low };
     if (low < last + 1) low = last + 1;
-    if (low > max) return undefined;
+    if (low > max) return { found: undefined, next: i + 1, low };
   }
-  return max - low + 1 >= count ? low : undefined;
+  return { found: max - low + 1 >= count ? low : undefined, next: sorted.length, low };
 }
 
 /** subordinate_range_cmp(): unparsed lines sort after everything (inconsistently, see mergeSortGlibc). */

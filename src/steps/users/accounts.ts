@@ -48,7 +48,7 @@ import {
 } from './accounts-files.js';
 import { expireToDays, parseFullLoginDefs, parseUseraddDefaults, type FullLoginDefs, type UseraddDefaults } from './accounts-defs.js';
 import { deleteGroup, deleteUser, type DeleteDb, type DeletedUser } from './accounts-delete.js';
-import { findFreeSubRange, findNewId, subRangeCmp } from './accounts-ids.js';
+import { findNewId, scanFreeSubRange, subRangeCmp, type SubRangeScan } from './accounts-ids.js';
 
 export { parseLoginDefs, type LoginDefs } from './accounts-defs.js';
 export { parsePasswd, parseGroup } from './accounts-files.js';
@@ -113,6 +113,9 @@ function lastChange(today: number): string {
   // useradd/usermod: "Better disable aging than requiring a password change" when the day is 0.
   return today === 0 ? '' : String(today);
 }
+
+const uidOf = (e: PasswdEntry): number => e.uid;
+const gidOf = (e: GroupEntry): number => e.gid;
 
 function groupByGid(db: Db, gid: number): GroupEntry | undefined {
   return db.group.entries().find((g) => g.gid === gid);
@@ -185,7 +188,7 @@ function applyGroups(ctx: Ctx, groups: Group[]): void {
       gid = g.gid;
     } else {
       const range = gidRange(defs, system);
-      const found = findNewId(db.group.entries().map((e) => e.gid), system, range);
+      const found = findNewId(db.group.column(gidOf), system, range);
       if (found === undefined) {
         problems.push({ path: ['groups', i], message: `no free gid left for group ${g.name} in ${rangeText(system, 'GID', range)}` });
         return;
@@ -277,7 +280,7 @@ function addUser(ctx: Ctx, u: ConfigUser, i: number): AccountUser {
     }
   } else {
     const range = uidRange(defs, system);
-    uid = findNewId(db.passwd.entries().map((e) => e.uid), system, range);
+    uid = findNewId(db.passwd.column(uidOf), system, range);
     if (uid === undefined) {
       problems.push({ path: ['users', i], message: `no free uid left for user ${u.name} in ${rangeText(system, 'UID', range)}` });
     }
@@ -296,7 +299,7 @@ function addUser(ctx: Ctx, u: ConfigUser, i: number): AccountUser {
       gid = same.gid; // deviation: useradd would refuse, see the top of this file
     } else {
       const range = gidRange(defs, system);
-      gid = findNewId(db.group.entries().map((e) => e.gid), system, range, uid);
+      gid = findNewId(db.group.column(gidOf), system, range, uid);
       if (gid === undefined) {
         problems.push({ path: ['users', i], message: `no free gid left for the group of user ${u.name} in ${rangeText(system, 'GID', range)}` });
       } else {
@@ -344,7 +347,7 @@ function addSubIds(
   const KIND = kind.toUpperCase();
   // find_free_range() sorts the whole file first (and so rewrites it in that order).
   table.sortLines(subRangeCmp);
-  const start = findFreeSubRange(table.entries(), min, max, count);
+  const start = freeSubRange(table, min, max, count);
   if (start === undefined) {
     ctx.problems.push({
       path: ['users', i],
@@ -352,9 +355,25 @@ function addSubIds(
     });
     return;
   }
-  if (table.entries().some((e) => e.owner === name)) return; // local_sub_uid_assigned()
+  if (table.find(name) !== undefined) return; // local_sub_uid_assigned()
   table.append({ owner: name, start, count });
   ctx.changes.push(`add subordinate ${kind}s ${start}-${start + count - 1} for ${name}`);
+}
+
+/**
+ * findFreeSubRange over the table, resuming where the last search of the same range
+ * stopped while the table has only grown at its end since (each new user's search
+ * would otherwise walk every range again: quadratic for a fleet).
+ */
+const subRangeScans = new WeakMap<Table<SubidEntry>, { generation: number; min: number; max: number; count: number; state: SubRangeScan }>();
+
+function freeSubRange(table: Table<SubidEntry>, min: number, max: number, count: number): number | undefined {
+  const list = table.entries();
+  const last = subRangeScans.get(table);
+  const from = last !== undefined && last.generation === table.generation && last.min === min && last.max === max && last.count === count && last.state.next <= list.length ? last.state : undefined;
+  const state = scanFreeSubRange(list, min, max, count, from);
+  subRangeScans.set(table, { generation: table.generation, min, max, count, state });
+  return state.found;
 }
 
 /** usermod: only the fields given change. */
@@ -458,7 +477,7 @@ function addMemberships(ctx: Ctx, u: ConfigUser, i: number, declared: ReadonlySe
   if (added.length > 0) ctx.changes.push(`add ${u.name} to ${added.length === 1 ? 'group' : 'groups'} ${added.join(', ')}`);
 }
 
-function firstIds<E>(entries: E[], name: (e: E) => string, id: (e: E) => number): Map<string, number> {
+function firstIds<E>(entries: readonly E[], name: (e: E) => string, id: (e: E) => number): Map<string, number> {
   const out = new Map<string, number>();
   for (const e of entries) if (!out.has(name(e))) out.set(name(e), id(e));
   return out;

@@ -28,8 +28,8 @@ const FILES: ReadonlyArray<{ key: keyof AccountFiles; path: string; mode: number
 export interface Accounts {
   users: ReadonlyMap<string, number>;
   groups: ReadonlyMap<string, number>;
-  /** By user name. */
-  homes: ReadonlyMap<string, { home: string; uid: number; gid: number }>;
+  /** By user name; `made`: missing in the target, this plan makes it. */
+  homes: ReadonlyMap<string, { home: string; uid: number; gid: number; made?: boolean }>;
 }
 
 /** For owners by name (files) and ~/.ssh (ssh). */
@@ -75,21 +75,30 @@ export const usersStep: Step = {
       actions.push({ kind: 'file', path: f.path, data: Buffer.from(after), ...owner, secret: f.secret, step: 'users', why: `account database ${f.path}` });
     }
 
-    const homes = new Map<string, { home: string; uid: number; gid: number }>();
+    const homes = new Map<string, { home: string; uid: number; gid: number; made?: boolean }>();
     const defs = parseLoginDefs(loginDefs);
     for (const d of result.deleted) actions.push(...removalActions(root, d, result.files.passwd, loginDefs, warnings));
+    const resolved = new Map<string, (typeof result.users)[number]>();
+    for (const r of result.users) if (!resolved.has(r.name)) resolved.set(r.name, r);
+    let skel: SkelEntry[] | undefined;
+    const shells = new Map<string, boolean>();
     users.forEach((u, i) => {
       if (u.state === 'absent') return;
-      const r = result.users.find((x) => x.name === u.name);
+      const r = resolved.get(u.name);
       if (r === undefined) return;
-      homes.set(r.name, { home: r.home, uid: r.uid, gid: r.gid });
-      if (!root.exists(r.shell)) {
+      const home: { home: string; uid: number; gid: number; made?: boolean } = { home: r.home, uid: r.uid, gid: r.gid };
+      homes.set(r.name, home);
+      let shellExists = shells.get(r.shell);
+      if (shellExists === undefined) shells.set(r.shell, (shellExists = root.exists(r.shell)));
+      if (!shellExists) {
         problems.push({ path: ['users', i, 'shell'], message: `the shell ${r.shell} does not exist in the target`, hint: 'install it in the image, or choose one that exists (e.g. /bin/sh)' });
       }
       const wantsHome = u.system !== true || u.home !== undefined;
       if (wantsHome && root.entry(r.home).type === 'missing') {
+        home.made = true;
         actions.push({ kind: 'dir', path: r.home, mode: defs.HOME_MODE, uid: r.uid, gid: r.gid, step: 'users', why: `home of ${r.name}` });
-        actions.push(...skelActions(root, r.home, r.uid, r.gid, r.name));
+        skel ??= readSkel(root);
+        for (const action of skelActions(skel, r.home, r.uid, r.gid, r.name)) actions.push(action);
       }
       const sudo = sudoersDropin(r.name, u.sudo);
       if (sudo !== undefined) {
@@ -162,23 +171,40 @@ function mailDir(loginDefs: string | undefined): string {
   return (m?.[1] ?? '/var/mail').replace(/\/+$/, '');
 }
 
-/** A copy of the target's /etc/skel into a new home, owned by the user. */
-function skelActions(root: TargetRoot, home: string, uid: number, gid: number, user: string): Action[] {
-  const out: Action[] = [];
-  const walk = (from: string, to: string, depth: number) => {
+/** What is in the target's /etc/skel, relative to it; read once however many homes are made. */
+interface SkelEntry {
+  rel: string;
+  entry: ReturnType<TargetRoot['entry']>;
+  data?: Buffer;
+}
+
+function readSkel(root: TargetRoot): SkelEntry[] {
+  const out: SkelEntry[] = [];
+  const walk = (rel: string, depth: number) => {
     if (depth > 16) return;
-    for (const name of root.list(from)) {
-      const src = `${from}/${name}`;
-      const dst = `${to}/${name}`;
-      const e = root.entry(src);
-      const why = `${src} for ${user}`;
-      if (e.type === 'file') out.push({ kind: 'file', path: dst, data: root.readFile(src) ?? Buffer.alloc(0), mode: e.mode, uid, gid, step: 'users', why });
+    for (const name of root.list(`/etc/skel${rel}`)) {
+      const r = `${rel}/${name}`;
+      const e = root.entry(`/etc/skel${r}`);
+      if (e.type === 'file') out.push({ rel: r, entry: e, data: root.readFile(`/etc/skel${r}`) ?? Buffer.alloc(0) });
       else if (e.type === 'dir') {
-        out.push({ kind: 'dir', path: dst, mode: e.mode, uid, gid, step: 'users', why });
-        walk(src, dst, depth + 1);
-      } else if (e.type === 'symlink') out.push({ kind: 'symlink', path: dst, target: e.target, uid, gid, step: 'users', why });
+        out.push({ rel: r, entry: e });
+        walk(r, depth + 1);
+      } else if (e.type === 'symlink') out.push({ rel: r, entry: e });
     }
   };
-  walk('/etc/skel', home, 0);
+  walk('', 0);
+  return out;
+}
+
+/** A copy of the target's /etc/skel into a new home, owned by the user (the file contents shared, not copied). */
+function skelActions(skel: readonly SkelEntry[], home: string, uid: number, gid: number, user: string): Action[] {
+  const out: Action[] = [];
+  for (const { rel, entry: e, data } of skel) {
+    const dst = `${home}${rel}`;
+    const why = `/etc/skel${rel} for ${user}`;
+    if (e.type === 'file') out.push({ kind: 'file', path: dst, data: data!, mode: e.mode, uid, gid, step: 'users', why });
+    else if (e.type === 'dir') out.push({ kind: 'dir', path: dst, mode: e.mode, uid, gid, step: 'users', why });
+    else if (e.type === 'symlink') out.push({ kind: 'symlink', path: dst, target: e.target, uid, gid, step: 'users', why });
+  }
   return out;
 }
