@@ -142,7 +142,10 @@ export interface Step {
   sources?(config: Record<string, unknown>): SourceUse[];
   /** Undo an apply of this step that died mid-way; the number of paths restored. */
   recover?(root: TargetRoot): Promise<number | undefined>;
-  /** Read-only work before planning (undefined: nothing to do for this config); without it, `plan` is called directly. */
+  /**
+   * Work before planning, read-only on the target (undefined: plan as without it). The
+   * steps' prepares run in step order before the payloads are fetched.
+   */
   prepare?(ctx: Omit<StepContext, 'payloads' | 'facts'>): Promise<Prepared | undefined>;
   plan(ctx: StepContext): StepOutput;
   /** Units flint's first-boot runner starts, after an apply in the booted system, in order. */

@@ -75,14 +75,19 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   const { value, host } = effectiveConfig(validation.config as unknown as Record<string, unknown>, req.facts ?? {});
   const config = value as unknown as FlintConfig;
   const base = { root, config, configDir: dirname(resolve(req.configFile)), today: Math.floor(Date.now() / 86_400_000), apply: req.apply, env: environment(req) };
-  // The initramfs network first: https sources need it.
-  const network = config.network?.in_initrd === true && req.apply && req.initrdNetwork !== undefined ? await req.initrdNetwork(config) : undefined;
+  // The steps' prepares: storage reads the disks, the initramfs network comes up (https
+  // sources need it).
+  const prepared = await prepareSteps(base);
   // Resolve: fetch https sources and read file: payloads before planning, which is
   // synchronous; a wrong hash is found here, before anything is written.
-  const sources = await resolveSources(config, base.configDir, { ...(req.ca !== undefined ? { ca: req.ca } : {}), ...(req.proxy !== undefined ? { proxy: req.proxy } : {}) });
-  const prepared = await prepareSteps(base);
+  let sources: Awaited<ReturnType<typeof resolveSources>>;
+  try {
+    sources = await resolveSources(config, base.configDir, { ...(req.ca !== undefined ? { ca: req.ca } : {}), ...(req.proxy !== undefined ? { proxy: req.proxy } : {}) });
+  } catch (e) {
+    await prepared.release();
+    throw e;
+  }
   const plan = planSteps({ ...base, payloads: sources.payloads }, prepared.planners);
-  if (network !== undefined) plan.problems.unshift({ step: 'network', path: ['network', 'in_initrd'], ...network });
   if (sources.problems.length > 0) {
     const failed = new Set(sources.problems.map((p) => JSON.stringify(p.path)));
     plan.problems = [...sources.problems.map((p) => ({ ...p, step: 'sources' })), ...plan.problems.filter((p) => !failed.has(JSON.stringify(p.path)))];
@@ -153,7 +158,10 @@ async function prepareSteps(base: Omit<StepContext, 'payloads' | 'facts'>): Prom
         continue;
       }
       const p = await step.prepare(base);
-      if (p === undefined) continue;
+      if (p === undefined) {
+        planners.push({ step, plan: (c) => step.plan(c) });
+        continue;
+      }
       if (p.release !== undefined) releases.push(p.release);
       planners.push({ step, plan: (c) => p.plan(c) });
     }
@@ -211,6 +219,7 @@ function environment(req: ProvisionRequest): Environment {
   return {
     configFile: req.configFile,
     ...(req.excludeDevices !== undefined ? { excludeDevices: req.excludeDevices } : {}),
+    ...(req.initrdNetwork !== undefined ? { initrdNetwork: req.initrdNetwork } : {}),
     scripts: req.scripts ?? 'post',
     log,
     async withWork(fn) {

@@ -31,6 +31,22 @@ export function hasNetworkManager(root: TargetRoot): boolean {
 export const networkStep: Step = {
   name: STEP,
   sections: ['network'],
+  /**
+   * network.in_initrd, where flint runs in the initramfs: the config's connections are
+   * brought up there before anything else (https payloads need them); the reason they
+   * could not be is a problem of the plan, so nothing is written.
+   */
+  async prepare(ctx) {
+    const bringUp = ctx.apply && ctx.config.network?.in_initrd === true ? ctx.env.initrdNetwork : undefined;
+    const down = bringUp !== undefined ? await bringUp(ctx.config) : undefined;
+    if (down === undefined) return undefined;
+    return {
+      plan: (c) => {
+        const out = networkStep.plan(c);
+        return { ...out, problems: [{ path: ['network', 'in_initrd'], ...down }, ...out.problems] };
+      },
+    };
+  },
   plan(ctx: StepContext): StepOutput {
     if (ctx.config.network === undefined) return { actions: [], problems: [], warnings: [] };
     return planNetwork(ctx);

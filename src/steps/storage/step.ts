@@ -30,6 +30,7 @@ export const storageStep: Step = {
   // Before the journal's recovery: the journal of an interrupted apply may sit in a filesystem storage made.
   recover: (root) => recoverStorage(root),
   async prepare(ctx): Promise<Prepared | undefined> {
+    // No storage: the plain plan below, which has nothing to do.
     if (ctx.config.storage === undefined) return undefined;
     const plan = await planStorage(ctx.root, ctx.config.storage, { configFile: ctx.env.configFile, ...(ctx.env.excludeDevices !== undefined ? { excludeDevices: ctx.env.excludeDevices } : {}) });
     // Filesystems that exist already are mounted first, so the other steps plan against them.
