@@ -50,7 +50,8 @@ flint.require=1 (no config found is an error), flint.trust=required|optional|off
 (signed configs, docs/signing.md; default required when --trust-dir holds *.pem,
 else off), flint.firstboot, flint.report=0 (write
 nothing back to the medium), flint.on_failure=continue (a failure boots on,
-unconfigured), ignition.config.url=, combustion.url=. Scripts that need the network
+unconfigured), flint.trace=1 (a line with the time for every program flint starts and
+every phase: where a slow first boot spends it), ignition.config.url=, combustion.url=. Scripts that need the network
 need rd.neednet=1.
 
 Exit status: 0 applied, nothing to do, not the first boot, no config found, or a

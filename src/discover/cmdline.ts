@@ -43,6 +43,8 @@ export interface BootOptions {
   onFailure: 'stop' | 'continue';
   /** `flint.trust=required|optional|off`: the signature policy (src/trust/policy.ts); absent: decided by the initramfs's trust anchors. */
   trust?: 'required' | 'optional' | 'off';
+  /** `flint.trace=1`: a line for every program started and every phase, with times (system/trace.ts). */
+  trace: boolean;
   /** Malformed flint options, one message each; the option is ignored. */
   problems: string[];
 }
@@ -84,7 +86,7 @@ function flagValue(name: string, value: string | undefined, problems: string[]):
 }
 
 export function parseCmdline(text: string): BootOptions {
-  const opts: BootOptions = { firstbootFlags: [], require: false, report: true, onFailure: 'stop', problems: [] };
+  const opts: BootOptions = { firstbootFlags: [], require: false, report: true, trace: false, onFailure: 'stop', problems: [] };
   const firstboot = new Map<string, boolean>();
   for (const param of splitCmdline(text)) {
     const eq = param.indexOf('=');
@@ -135,6 +137,11 @@ export function parseCmdline(text: string): BootOptions {
       case 'flint.require': {
         const on = flagValue(name, value, opts.problems);
         if (on !== undefined) opts.require = on;
+        break;
+      }
+      case 'flint.trace': {
+        const on = flagValue(name, value, opts.problems);
+        if (on !== undefined) opts.trace = on;
         break;
       }
       case 'flint.report': {

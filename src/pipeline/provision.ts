@@ -24,6 +24,7 @@ import { planSteps, settlePlan } from '../engine/plan.js';
 import type { Effect, EffectRun, Environment, StepContext } from '../engine/step.js';
 import type { Plan, Planner } from '../engine/plan.js';
 import { writeReport } from '../engine/report.js';
+import { trace } from '../system/trace.js';
 import type { Report } from '../engine/report.js';
 import { STEPS } from '../steps/index.js';
 import { resolveSources } from '../steps/payloads.js';
@@ -65,12 +66,14 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   // Before anything else: an earlier apply that died mid-way is undone, the steps' own
   // undo first (storage: the journal may sit in a filesystem it made), then the journal.
   const recovered = req.apply ? await recover(root) : undefined;
+  trace('provision: interrupted applies looked for');
   const started = new Date();
   const text = readFileSync(req.configFile);
   // Ignition, cloud-init and Combustion configs are converted first; positions stay theirs.
   const validation = validateAny(req.configFile, text.toString('utf8'));
   const extra = recovered !== undefined ? { recovered } : {};
   if (validation.config === undefined || validation.loaded === undefined) return { ok: false, stage: 'validate', diagnostics: validation.diagnostics, ...extra };
+  trace('provision: config read and validated');
   const loaded = validation.loaded;
   const { value, host } = effectiveConfig(validation.config as unknown as Record<string, unknown>, req.facts ?? {});
   const config = value as unknown as FlintConfig;
@@ -78,6 +81,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   // The steps' prepares: storage reads the disks, the initramfs network comes up (https
   // sources need it).
   const prepared = await prepareSteps(base);
+  trace('provision: steps prepared');
   // Resolve: fetch https sources and read file: payloads before planning, which is
   // synchronous; a wrong hash is found here, before anything is written.
   let sources: Awaited<ReturnType<typeof resolveSources>>;
@@ -87,7 +91,9 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
     await prepared.release();
     throw e;
   }
+  trace('provision: payloads resolved');
   const plan = planSteps({ ...base, payloads: sources.payloads }, prepared.planners);
+  trace(`provision: planned (${plan.planned.length} changes)`);
   if (sources.problems.length > 0) {
     const failed = new Set(sources.problems.map((p) => JSON.stringify(p.path)));
     plan.problems = [...sources.problems.map((p) => ({ ...p, step: 'sources' })), ...plan.problems.filter((p) => !failed.has(JSON.stringify(p.path)))];
@@ -131,6 +137,7 @@ export async function provision(req: ProvisionRequest): Promise<ProvisionResult>
   } finally {
     for (const r of runs) await r.finish?.();
   }
+  trace('provision: report written, new filesystems released');
   return { ok: true, plan, diagnostics: validation.diagnostics, applied: true, config, ...(report ? { report } : {}), ...extra, ...hostExtra };
 }
 
@@ -182,6 +189,7 @@ async function applyPlan(root: TargetRoot, plan: Plan, progress: ApplyProgress |
   const runs: EffectRun[] = [];
   const phase = async (p: Effect['phase']) => {
     for (const e of plan.effects.filter((x) => x.phase === p)) runs.push(await e.run());
+    trace(`apply: ${p} effects done`);
   };
   try {
     await phase('environment');
@@ -189,7 +197,9 @@ async function applyPlan(root: TargetRoot, plan: Plan, progress: ApplyProgress |
     // Host keys were being made since planning, beside the disks' work; the files'
     // transaction needs them (a slow machine waits here for the rest of the RSA key).
     await settlePlan(root, plan);
+    trace('apply: host keys ready');
     const journal = applyOpen(root, plan.planned, progress);
+    trace('apply: files written');
     try {
       await phase('after-files');
     } catch (e) {
@@ -202,6 +212,7 @@ async function applyPlan(root: TargetRoot, plan: Plan, progress: ApplyProgress |
     throw e;
   }
   for (const r of runs) r.commit?.();
+  trace('apply: committed');
   return runs;
 }
 

@@ -5,6 +5,7 @@
  * programs.ts can be started.
  */
 import type { Program } from './programs.js';
+import { trace, tracing } from './trace.js';
 
 export interface ExecOptions {
   /** Milliseconds before the process is killed. Default 30 000. */
@@ -35,6 +36,7 @@ export class ExecError extends Error {
 export async function exec(file: Program, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   // Loaded on first use: `flint validate` never starts a process and must not pay for execa.
   const { execa } = await import('execa');
+  const t0 = performance.now();
   const r = await execa(file, args, {
     shell: false,
     reject: false,
@@ -52,6 +54,7 @@ export async function exec(file: Program, args: readonly string[], opts: ExecOpt
   else if (r.exitCode === undefined) summary = `${cmd}: ${r.failed ? r.shortMessage : 'did not run'}`;
   else if (r.exitCode !== 0) summary = `${cmd}: exit status ${r.exitCode}${stderr.trim() !== '' ? `: ${stderr.trim().split('\n')[0]}` : ''}`;
   else summary = `${cmd}: ok`;
+  if (tracing()) trace(summary.length > 300 ? `${summary.slice(0, 300)}...` : summary, t0);
   return { ok: !r.failed && r.exitCode === 0, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), stdout, stderr, timedOut: r.timedOut, summary };
 }
 

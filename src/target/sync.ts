@@ -10,6 +10,7 @@
  */
 import { accessSync, closeSync, constants, fsyncSync, openSync, readFileSync, statSync } from 'node:fs';
 import { nodeChildProcess } from '../system/lazy-builtins.js';
+import { trace } from '../system/trace.js';
 
 /** Up to this many paths are cheaper to fsync than to start a program for. */
 const DIRECT_LIMIT = 4;
@@ -44,7 +45,9 @@ function syncfs(paths: readonly string[]): boolean {
   if (targets.length === 0) return false;
   syncProgram ??= findSync();
   if (syncProgram === '') return false;
+  const t0 = performance.now();
   const r = nodeChildProcess().spawnSync(syncProgram, ['-f', '--', ...targets], { stdio: 'ignore' });
+  trace(`sync -f ${targets.join(' ')}`, t0);
   return r.error === undefined && r.status === 0;
 }
 

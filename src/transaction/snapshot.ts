@@ -13,52 +13,11 @@
  * it is mounted read-only, as Combustion does).
  */
 import type { Program } from '../system/programs.js';
-import { unmount, unmountNote } from '../system/mount.js';
+import { mountAt, unmount, unmountNote } from '../system/mount.js';
+import type { Mount } from '../system/mount.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exec } from '../system/exec.js';
-
-export interface Mount {
-  /** The subvolume or folder of the filesystem that is mounted, e.g. /@/.snapshots/1/snapshot. */
-  root: string;
-  mountPoint: string;
-  /** Per-mount options, e.g. rw,relatime. */
-  options: string[];
-  fstype: string;
-  source: string;
-  superOptions: string[];
-}
-
-/** /proc/self/mountinfo, parsed (octal escapes such as \040 decoded). */
-export function parseMountinfo(text: string): Mount[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const out: Mount[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const dash = f.indexOf('-', 6);
-    if (dash < 0 || f.length < dash + 4) continue;
-    out.push({
-      root: unescape(f[3]!),
-      mountPoint: unescape(f[4]!),
-      options: f[5]!.split(','),
-      fstype: f[dash + 1]!,
-      source: unescape(f[dash + 2]!),
-      superOptions: f[dash + 3]!.split(','),
-    });
-  }
-  return out;
-}
-
-/** The mount whose mount point is DIR itself (the last one: it hides earlier ones), if any. */
-export function mountAt(dir: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Mount | undefined {
-  let real: string;
-  try {
-    real = realpathSync(dir);
-  } catch {
-    return undefined;
-  }
-  return parseMountinfo(mountinfo).filter((m) => m.mountPoint === real).at(-1);
-}
 
 const SNAPSHOT_RE = /^\/?@\/\.snapshots\/(\d+)\/snapshot$/;
 
@@ -161,7 +120,7 @@ async function snapshotStrategy(o: StrategyOptions, m: Mount): Promise<Strategy>
       throw new SnapshotError(`cannot snapshot ${def}: ${made.summary}`);
     }
     // Subvolumes the target mounts itself (/var, /home, /root on MicroOS): written where they live, covered by the journal.
-    const uuid = (await exec('blkid', ['-o', 'value', '-s', 'UUID', dev])).stdout.trim();
+    const uuid = btrfsUuidFromSysfs(dev) ?? (await exec('blkid', ['-o', 'value', '-s', 'UUID', dev])).stdout.trim();
     const fstab = existsSync(join(snap, 'etc/fstab')) ? readFileSync(join(snap, 'etc/fstab'), 'utf8') : '';
     for (const sv of fstabSubvolumes(fstab)) {
       if (sv.spec !== dev && !(uuid !== '' && sv.spec === `UUID=${uuid}`)) continue;
@@ -232,7 +191,10 @@ async function remountSysroot(sysroot: string, m: Mount, log: (l: string) => voi
   const underSystemd = existsSync('/run/systemd/system') && realpathSync(sysroot) === '/sysroot';
   const keep = m.options.filter((opt) => opt === 'ro' || opt === 'rw');
   if (underSystemd) {
-    const opts = (await exec('systemctl', ['show', '-P', 'Options', 'sysroot.mount'])).stdout.trim();
+    // The options the unit was given (its file and drop-ins), not `systemctl show -P
+    // Options`: that is the live mount's, and the kernel lists subvol= for every btrfs
+    // mount, which made this reload systemd (2 s under emulation) on every first boot.
+    const opts = configuredMountOptions((await exec('systemctl', ['cat', 'sysroot.mount'])).stdout);
     if (/(^|,)subvol(id)?=/.test(opts)) {
       const def = parseGetDefault((await run('btrfs', ['subvolume', 'get-default', sysroot], 'reading the default subvolume')).stdout) ?? '';
       const rest = opts.split(',').filter((o) => !/^subvol(id)?=/.test(o));
@@ -249,6 +211,21 @@ async function remountSysroot(sysroot: string, m: Mount, log: (l: string) => voi
   log(`${sysroot} is mounted again, on the new default subvolume`);
 }
 
+/**
+ * Options= of a mount unit as `systemctl cat` prints it (the unit file, then its
+ * drop-ins): the last assignment in a [Mount] section wins, an empty one resets.
+ */
+export function configuredMountOptions(catText: string): string {
+  let section = '';
+  let options = '';
+  for (const raw of catText.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) section = line;
+    else if (section === '[Mount]' && line.startsWith('Options=')) options = line.slice('Options='.length).trim();
+  }
+  return options;
+}
+
 async function run(file: Program, args: string[], what: string): Promise<{ stdout: string }> {
   const r = await exec(file, args, { timeoutMs: 120_000 });
   if (!r.ok) throw new SnapshotError(`${what}: ${r.summary}`);
@@ -261,6 +238,22 @@ async function unmountOwn(p: string, log: (l: string) => void, remove: boolean):
   if (u.ok && remove) rmdirSync(p);
   const note = unmountNote(p, u);
   if (note !== undefined) log(note);
+}
+
+/**
+ * The filesystem UUID of a mounted btrfs, from /sys/fs/btrfs/UUID/devices/NAME (the
+ * kernel's own list), without starting blkid. Undefined where sysfs does not say.
+ */
+export function btrfsUuidFromSysfs(dev: string, sys = '/sys'): string | undefined {
+  let name: string;
+  let fsids: string[];
+  try {
+    name = realpathSync(dev).split('/').pop() ?? '';
+    fsids = readdirSync(join(sys, 'fs/btrfs')).filter((n) => /^[0-9a-f-]{36}$/.test(n));
+  } catch {
+    return undefined;
+  }
+  return fsids.find((id) => existsSync(join(sys, 'fs/btrfs', id, 'devices', name)));
 }
 
 function isDir(p: string): boolean {

@@ -1,7 +1,7 @@
 /** Kernel command line parsing: the kernel's quoting and flint's options. */
 import { describe, expect, it } from 'vitest';
 import { parseCmdline, splitCmdline } from '../../src/discover/cmdline.js';
-import { parseBlkidExport } from '../../src/discover/sources.js';
+import { parseBlkidDevices, parseBlkidExport } from '../../src/system/blkid.js';
 
 describe('splitCmdline', () => {
   it('splits on any whitespace and drops the trailing newline', () => {
@@ -61,6 +61,13 @@ describe('parseCmdline', () => {
     expect(parseCmdline('flint.require=0').require).toBe(false);
     expect(parseCmdline('').require).toBe(false);
   });
+  it('reads flint.trace (default off)', () => {
+    expect(parseCmdline('').trace).toBe(false);
+    expect(parseCmdline('flint.trace').trace).toBe(true);
+    expect(parseCmdline('flint.trace=1 flint.trace=0').trace).toBe(false);
+    expect(parseCmdline('flint.trace=lots').problems[0]).toContain('flint.trace=lots');
+  });
+
   it('reads flint.report (default on) and flint.on_failure (default stop)', () => {
     expect(parseCmdline('').report).toBe(true);
     expect(parseCmdline('flint.report=0').report).toBe(false);
@@ -94,5 +101,13 @@ describe('parseBlkidExport', () => {
     expect(m.get('LABEL')).toBe('MY STICK');
     expect(m.get('TYPE')).toBe('vfat');
     expect(m.get('X')).toBe('a=b');
+  });
+
+  it('reads every device of one blkid run, each block with its DEVNAME', () => {
+    const ds = parseBlkidDevices('DEVNAME=/dev/sda\nLABEL=FLINT\nTYPE=vfat\n\nDEVNAME=/dev/vda\nPTUUID=x\nPTTYPE=gpt\n\nLABEL=orphan\n\nDEVNAME=/dev/mapper/a b\nTYPE=ext4\n');
+    expect(ds.map((d) => d.node)).toEqual(['/dev/sda', '/dev/vda', '/dev/mapper/a b']);
+    expect(ds[0]!.tags.get('LABEL')).toBe('FLINT');
+    expect(ds[1]!.tags.get('TYPE')).toBeUndefined();
+    expect(parseBlkidDevices('')).toEqual([]);
   });
 });

@@ -88,7 +88,8 @@ describe.skipIf(skipReason !== undefined).sequential('first boot in QEMU', () =>
     const stick = await flintStick(work, '1-full', { 'flint/config.yaml': fullConfig(pub), 'flint/images/busybox.tar': await fs.readFile(archive) }, useDrive);
     fullStick = stick;
     fullDisk = await copyDisk(image, path.join(work, '1-full.raw'));
-    const vm = await boot('1-full', { disk: fullDisk, stick: stick.image });
+    // flint.trace=1: the console says where flint's share of the boot goes (bench/README.md).
+    const vm = await boot('1-full', { disk: fullDisk, stick: stick.image, append: ['flint.trace=1'] });
     try {
       await vm.waitFor(/Finished .*flint\.service/, BOOT_MS);
       const login = await vm.waitFor(LOGIN_RE, BOOT_MS);

@@ -200,6 +200,8 @@ export interface Timeline {
   /** The guest kernel's clock (seconds since it started) on flint's first and last console line. */
   flintFirstLineKernel?: number;
   flintLastLineKernel?: number;
+  /** flint.trace=1's lines, each with the guest kernel's clock in front. */
+  trace?: string[];
   /** flint's own numbers from result.json (milliseconds). */
   report?: unknown;
 }
@@ -222,5 +224,10 @@ export function consoleTimeline(lines: readonly ConsoleLine[]): Timeline {
     login: at(lines, LOGIN_RE),
     flintFirstLineKernel: k[0],
     flintLastLineKernel: k.at(-1),
+    // flint.trace=1 lines: the guest kernel's clock, the time since node started, what, and how long it took.
+    trace: lines.flatMap((l) => {
+      const m = /^\[\s*(\d+\.\d+)\].*flint: trace (\+\d+ ms: .*)$/.exec(l.text);
+      return m?.[2] !== undefined ? [`${m[1]!} ${m[2]}`] : [];
+    }),
   };
 }

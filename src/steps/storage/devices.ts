@@ -8,6 +8,8 @@ import { basename, dirname } from 'node:path';
 import { exec } from '../../system/exec.js';
 import { parseSfdiskJson } from './gpt.js';
 import type { Table } from './gpt.js';
+import { parseBlkidDevices, parseBlkidExport } from '../../system/blkid.js';
+import { mountHolding } from '../../system/mount.js';
 
 export class DeviceError extends Error {
   constructor(message: string, readonly hint?: string) {
@@ -30,8 +32,11 @@ export interface FsProbe {
   label?: string;
 }
 
-/** The mount that holds `folder` (findmnt -T), without a btrfs subvolume suffix. */
+/** The mount that holds `folder` (what findmnt -T says), without a btrfs subvolume suffix. */
 export async function mountOf(folder: string): Promise<{ source: string; fstype: string; target: string }> {
+  // From /proc/self/mountinfo where it can be read: no process to start.
+  const m = mountHolding(folder);
+  if (m !== undefined) return { source: m.source, fstype: m.fstype, target: m.mountPoint };
   const r = await exec('findmnt', ['-n', '-v', '-o', 'SOURCE,FSTYPE,TARGET', '-T', folder], { timeoutMs: 10_000 });
   const [source = '', fstype = '', ...target] = r.stdout.trim().split(/\s+/);
   if (!r.ok || source === '') throw new DeviceError(`cannot tell which device holds ${folder} (${r.summary})`);
@@ -88,17 +93,7 @@ export async function findByTag(tag: string, value: string): Promise<string[]> {
 /** Every block device blkid sees, with its tags (read from the devices, not a cache). */
 export async function listDevices(): Promise<Array<{ node: string; tags: Map<string, string> }>> {
   const r = await exec('blkid', ['-c', '/dev/null', '-o', 'export'], { timeoutMs: 30_000 });
-  const out: Array<{ node: string; tags: Map<string, string> }> = [];
-  for (const block of r.stdout.split(/\n\s*\n/)) {
-    const tags = new Map<string, string>();
-    for (const line of block.split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq > 0) tags.set(line.slice(0, eq), line.slice(eq + 1));
-    }
-    const node = tags.get('DEVNAME');
-    if (node !== undefined) out.push({ node, tags });
-  }
-  return out;
+  return parseBlkidDevices(r.stdout);
 }
 
 /** The filesystem (or swap, or other signature) on a device; {} when there is none. */
@@ -107,7 +102,7 @@ export async function probe(node: string): Promise<FsProbe> {
   // Exit status 2: nothing found.
   if (r.exitCode === 2) return {};
   if (!r.ok) throw new DeviceError(`cannot read ${node}: ${r.summary}`);
-  const tags = new Map(r.stdout.split('\n').flatMap((l) => (l.includes('=') ? [[l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]] : [])));
+  const tags = parseBlkidExport(r.stdout);
   const type = tags.get('TYPE') ?? (tags.has('PTTYPE') ? `${tags.get('PTTYPE')} partition table` : undefined);
   return { ...(type !== undefined ? { type } : {}), ...(tags.has('UUID') ? { uuid: tags.get('UUID')! } : {}), ...(tags.has('LABEL') ? { label: tags.get('LABEL')! } : {}) };
 }
