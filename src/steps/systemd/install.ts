@@ -27,11 +27,22 @@ const MAX_LINK_HOPS = 40;
  * point to. Such a build is recognised by its package shipping units under /lib.
  */
 export function unitSearchPath(root: TargetRoot): string[] {
-  const lists = root.list('/var/lib/dpkg/info').filter((n) => /^systemd(:[a-z0-9]+)?\.list$/.test(n));
-  const libFirst = lists.some((n) => (root.readText(`/var/lib/dpkg/info/${n}`) ?? '').split('\n').some((l) => l.startsWith('/lib/systemd/system/')));
+  // Asked for every unit name planning looks up: read once per target (listing dpkg's
+  // thousand files and reading systemd's list each time cost a third of a second of an
+  // emulated first boot).
+  const known = searchPaths.get(root);
+  if (known !== undefined) return known;
+  // Debian's systemd is not Multi-Arch, so its list is systemd.list; others are looked for.
+  const plain = root.readText('/var/lib/dpkg/info/systemd.list');
+  const lists = plain !== undefined ? [plain] : root.list('/var/lib/dpkg/info').filter((n) => /^systemd(:[a-z0-9]+)?\.list$/.test(n)).map((n) => root.readText(`/var/lib/dpkg/info/${n}`) ?? '');
+  const libFirst = lists.some((text) => /^\/lib\/systemd\/system\//m.test(text));
   const vendor = libFirst ? ['/lib/systemd/system', '/usr/lib/systemd/system'] : ['/usr/lib/systemd/system', '/lib/systemd/system'];
-  return ['/etc/systemd/system.control', CONFIG_DIR, '/etc/systemd/system.attached', '/usr/local/lib/systemd/system', ...vendor];
+  const path = ['/etc/systemd/system.control', CONFIG_DIR, '/etc/systemd/system.attached', '/usr/local/lib/systemd/system', ...vendor];
+  searchPaths.set(root, path);
+  return path;
 }
+
+const searchPaths = new WeakMap<TargetRoot, string[]>();
 
 /** The target's systemd version, from the name of its shared library; undefined when not found. */
 export function systemdVersion(root: TargetRoot): number | undefined {
