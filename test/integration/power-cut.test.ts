@@ -87,6 +87,10 @@ function populate(root: string): void {
   mkdirSync(join(root, 'home'), { mode: 0o755 });
   mkdirSync(join(root, 'root'), { mode: 0o700 });
   mkdirSync(join(root, 'var/lib'), { recursive: true, mode: 0o755 });
+  // As in every real root. Without it the report (written after the transaction, outside
+  // it, and left out of the manifest) made var/log itself, and a cut after the commit but
+  // before that folder reached the disk read as "between".
+  mkdirSync(join(root, 'var/log'), { mode: 0o755 });
 }
 
 /** Every path under the root with type, mode, owner and content hash; the report and lost+found aside. */
