@@ -1,7 +1,7 @@
 /**
- * What is mounted where (/proc/self/mountinfo), and unmounting the folders flint mounted. A process left behind (a script's daemon, a
- * shell in a chroot) can keep a mount busy; flint must still finish, so a failed
- * unmount is retried lazily (detached now, released when the last user goes) rather
+ * What is mounted where (/proc/self/mountinfo), and unmounting the folders flint
+ * mounted. A process left behind (a script's daemon, a shell in a chroot) can keep a
+ * mount busy; flint must still finish, so a failed unmount is retried lazily (detached now, released when the last user goes) rather
  * than left under a target that is about to be booted or a loop device to be detached.
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -86,9 +86,10 @@ export function mountHolding(path: string, mountinfo?: string): Mount | undefine
   } catch {
     return undefined;
   }
-  const mounts = parseMountinfo(text);
+  // The last mount on a point hides the earlier ones: a map keeps the last.
+  const byPoint = new Map(parseMountinfo(text).map((m) => [m.mountPoint, m]));
   for (let p = real; ; p = p.slice(0, Math.max(1, p.lastIndexOf('/')))) {
-    const m = mounts.filter((x) => x.mountPoint === p).at(-1);
+    const m = byPoint.get(p);
     if (m !== undefined) return m;
     if (p === '/') return undefined;
   }

@@ -15,7 +15,7 @@ export function tracing(): boolean {
 }
 
 /** Milliseconds since this process started (node's time origin is its start). */
-export function sinceStart(): number {
+function sinceStart(): number {
   return Math.round(performance.now());
 }
 

@@ -10,6 +10,7 @@
  */
 import { accessSync, closeSync, constants, fsyncSync, openSync, readFileSync, statSync } from 'node:fs';
 import { nodeChildProcess } from '../system/lazy-builtins.js';
+import { parseMountinfo } from '../system/mount.js';
 import { trace } from '../system/trace.js';
 
 /** Up to this many paths are cheaper to fsync than to start a program for. */
@@ -77,11 +78,9 @@ function findSync(): string {
 function filesystemsOf(paths: readonly string[]): string[] {
   let mounts: string[];
   try {
-    mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' ')[4])
-      .filter((m): m is string => m !== undefined && m.startsWith('/'))
-      .map((m) => m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    mounts = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'))
+      .map((m) => m.mountPoint)
+      .filter((m) => m.startsWith('/'));
   } catch {
     const byDev = new Map<number, string>();
     for (const p of paths) {
